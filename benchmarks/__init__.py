@@ -1,0 +1,1 @@
+"""mhzoo.benchmarks: the multi-hardware latency harness (targets, store, MN-Norm, reports)."""

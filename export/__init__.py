@@ -1,0 +1,1 @@
+"""mhzoo.export: TFLite export (float, PTQ, QAT), metadata, fidelity and hardware compatibility."""

@@ -1,0 +1,87 @@
+"""Atomic file output: write to a temp name in the same folder, then rename.
+
+A killed process (even SIGKILL) leaves the destination either absent or complete, never partial.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+__all__ = ["atomic_dir", "atomic_path", "atomic_write_bytes", "atomic_write_text",
+           "check_output_path"]
+
+
+def check_output_path(path: str | os.PathLike, *, force: bool = False) -> Path:
+    """Validate an output path before long work starts; ``ValueError`` with the reason."""
+    p = Path(path)
+    if p.exists() and not force:
+        raise ValueError(f"output exists: {p} (use --force / force=True to overwrite)")
+    if p.is_dir() and not p.is_symlink() and p.suffix:
+        raise ValueError(f"output path is a directory: {p}")
+    parent = p.parent if str(p.parent) else Path(".")
+    if not parent.is_dir():
+        raise ValueError(f"output folder does not exist: {parent}")
+    if not os.access(parent, os.W_OK):
+        raise ValueError(f"output folder is not writable: {parent}")
+    return p
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path next to ``path``; rename it onto ``path`` if the block succeeds."""
+    p = Path(path)
+    parent = p.parent if str(p.parent) else Path(".")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".partial", dir=parent)
+    except OSError as exc:
+        raise ValueError(f"cannot write to {parent}: {exc.strerror or exc}") from None
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, p)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+    return Path(path)
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write ``text`` to ``path`` atomically."""
+    return atomic_write_bytes(path, text.encode())
+
+
+@contextlib.contextmanager
+def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary folder; on success it replaces ``path`` (an older folder is removed)."""
+    p = Path(path)
+    parent = p.parent if str(p.parent) else Path(".")
+    if not parent.is_dir():
+        raise ValueError(f"output folder does not exist: {parent}")
+    try:
+        tmp = Path(tempfile.mkdtemp(prefix=f".{p.name}.", suffix=".partial", dir=parent))
+    except OSError as exc:
+        raise ValueError(f"cannot write to {parent}: {exc.strerror or exc}") from None
+    try:
+        yield tmp
+        if p.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{p.name}.", suffix=".old", dir=parent))
+            os.replace(p, old / "x")
+            os.replace(tmp, p)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, p)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)

@@ -1,0 +1,220 @@
+"""``mhzoo.build``: the front door that turns a model name (or spec) into a Keras model."""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from mhzoo.preprocessing import Preprocessing
+from mhzoo.registry import get_entry
+from mhzoo.spec import ArchSpec, GlobalPool
+from mhzoo.widths import check_width, scale_spec
+
+__all__ = ["FRAMEWORKS", "build", "get_keras", "model_slug", "resolve_spec"]
+
+FRAMEWORKS = ("keras", "tf_keras")
+MIN_INPUT_SIZE = 32  # smallest spatial size (keras.applications rule)
+SUPPORTED_CHANNELS = (1, 3)
+POOLINGS = (None, "avg", "max")
+
+
+def get_keras(framework: str) -> ModuleType:
+    """The Keras module for ``framework``: ``"keras"`` (Keras 3) or ``"tf_keras"`` (Keras 2)."""
+    if framework == "keras":
+        os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+        import keras
+
+        return keras
+    if framework == "tf_keras":
+        import tf_keras
+
+        return tf_keras
+    raise ValueError(f"unknown framework {framework!r}; expected one of {', '.join(FRAMEWORKS)}")
+
+
+def resolve_spec(name_or_spec: str | os.PathLike | ArchSpec) -> ArchSpec:
+    """A base spec from a registered name, an ``ArchSpec`` or a spec JSON file path."""
+    if isinstance(name_or_spec, ArchSpec):
+        return name_or_spec
+    if isinstance(name_or_spec, os.PathLike) or (
+        isinstance(name_or_spec, str) and (name_or_spec.endswith(".json") or os.sep in name_or_spec)
+    ):
+        path = Path(name_or_spec)
+        if not path.is_file():
+            raise ValueError(f"spec file not found: {path}")
+        return ArchSpec.from_file(path)
+    if isinstance(name_or_spec, str):
+        return get_entry(name_or_spec).fn()
+    raise ValueError(
+        f"expected a model name, an ArchSpec or a spec JSON path, got {type(name_or_spec).__name__}")
+
+
+def model_slug(name: str, width: float) -> str:
+    """``multi_max`` at 0.75 -> ``multi_max_075`` (timm-style)."""
+    return f"{name}_{round(width * 100):03d}"
+
+
+def _check_input_shape(input_shape: Any) -> tuple[int | None, int | None, int]:
+    try:
+        shape = tuple(input_shape)
+    except TypeError:
+        raise ValueError(f"input_shape must be (height, width, channels), got {input_shape!r}"
+                         ) from None
+    if len(shape) != 3:
+        raise ValueError(f"input_shape must be (height, width, channels), got {input_shape!r}")
+    h, w, c = shape
+    for label, v in (("height", h), ("width", w)):
+        if v is None:
+            continue
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise ValueError(f"input {label} must be an integer, got {v!r}")
+        if v < MIN_INPUT_SIZE:
+            raise ValueError(f"input {label} must be at least {MIN_INPUT_SIZE} px, got {v}")
+    if c not in SUPPORTED_CHANNELS:
+        raise ValueError(f"unsupported channel count {c!r}; expected 3 (RGB) or 1 (grayscale)")
+    return h, w, c
+
+
+def _check_positive_int(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+    return value
+
+
+def build(
+    name_or_spec: str | os.PathLike | ArchSpec,
+    width: float = 1.0,
+    *,
+    input_shape: Sequence[int | None] = (224, 224, 3),
+    include_top: bool = True,
+    num_classes: int | None = None,
+    weights: str | os.PathLike | None = None,
+    pooling: str | None = None,
+    dropout_rate: float = 0.2,
+    classifier_activation: str | Callable | None = "softmax",
+    include_preprocessing: bool = True,
+    preprocessing: Preprocessing | None = None,
+    batch_size: int | None = None,
+    framework: str = "keras",
+    divisible_by: int | None = None,
+    features_only: bool = False,
+    name: str | None = None,
+    alpha: float | None = None,
+) -> Any:
+    """Build a Keras model of a registered architecture (or of any ``ArchSpec``).
+
+    Args:
+        name_or_spec: registry name (``mhzoo.list_models()``), an ``ArchSpec``, or a spec JSON
+            file.
+        width: width multiplier, any positive float (``alpha`` is an alias).
+        input_shape: ``(height, width, channels)``; height/width may be ``None``; at least 32 px.
+        include_top: add global pooling, dropout and the ``num_classes``-way classifier.
+        num_classes: classifier size (default 1000, or the checkpoint's when ``weights`` is set).
+        weights: ``None`` (random init), a local checkpoint directory / file, a pretrained tag
+            (``"imagenet"``, ``"multi_avg.tag"``) or ``"hf-hub:org/repo[@revision]"``.
+        pooling: with ``include_top=False``: ``None`` (4-D features), ``"avg"`` or ``"max"``.
+        dropout_rate: dropout before the classifier (TF Model Garden ImageNet config: 0.2).
+        classifier_activation: ``"softmax"`` (default), another activation, or ``None`` (logits).
+        include_preprocessing: put the normalization inside the model, so it takes RGB values in
+            [0, 255]; otherwise inputs must already be normalized.
+        preprocessing: normalization to use (default: the checkpoint's, else [-1, 1]).
+        batch_size: fixed batch size (use 1 for TFLite export).
+        framework: ``"keras"`` (Keras 3) or ``"tf_keras"`` (Keras 2, needed for QAT).
+        divisible_by: ``None`` for the TF Model Garden width rule; an integer selects the TuNAS
+            rule with that channel base (the paper's search space uses 32).
+        features_only: return a feature extractor whose outputs are the endpoints at strides
+            4, 8, 16 and 32, as ``{"stride_4": ..., ...}``.
+        name: Keras model name (default ``<model>_<width x 100>``).
+
+    Returns:
+        A functional Keras model. ``model.arch_spec`` holds the concrete spec,
+        ``model.preprocessing`` the normalization it expects or contains.
+    """
+    if alpha is not None:
+        width = alpha
+    width = check_width(width)
+    K = get_keras(framework)
+    base = resolve_spec(name_or_spec)
+    h, w, c = _check_input_shape(input_shape)
+    if pooling not in POOLINGS:
+        raise ValueError(f"pooling must be one of None, 'avg', 'max', got {pooling!r}")
+    if batch_size is not None:
+        _check_positive_int("batch_size", batch_size)
+    if not isinstance(dropout_rate, int | float) or not (0 <= dropout_rate < 1) or (
+            isinstance(dropout_rate, float) and math.isnan(dropout_rate)):
+        raise ValueError(f"dropout_rate must be in [0, 1), got {dropout_rate!r}")
+
+    source = None
+    if weights is not None:
+        from mhzoo.weights import open_weights
+
+        source = open_weights(weights, model=base.name, width=width)
+        if source.spec is not None and not isinstance(name_or_spec, ArchSpec):
+            base = source.spec
+        if num_classes is None and include_top and not features_only:
+            num_classes = source.num_classes
+        if preprocessing is None:
+            preprocessing = source.preprocessing
+    if num_classes is None:
+        num_classes = 1000
+    _check_positive_int("num_classes", num_classes)
+    preprocessing = preprocessing or Preprocessing()
+
+    spec = scale_spec(base, width, divisible_by)
+    model_name = name or model_slug(base.name, width)
+    inputs = K.Input(shape=(h, w, c), batch_size=batch_size, name="image")
+    x = inputs
+    if include_preprocessing:
+        x = preprocessing.layer(K, channels=c)(x)
+
+    from mhzoo.layers import decode_body
+
+    x, endpoints = decode_body(K, spec, x)
+    if features_only:
+        outputs = _endpoint_outputs(spec, endpoints, h, w)
+        model = K.Model(inputs, outputs, name=f"{model_name}_features")
+    else:
+        if include_top:
+            pooled = any(isinstance(b, GlobalPool) for b in spec.blocks)
+            if pooled:
+                x = K.layers.Flatten(name="flatten")(x)
+            else:
+                x = K.layers.GlobalAveragePooling2D(name="avg_pool")(x)
+            if dropout_rate > 0:
+                x = K.layers.Dropout(dropout_rate, name="dropout")(x)
+            x = K.layers.Dense(num_classes, name="classifier")(x)
+            if classifier_activation is not None:
+                x = K.layers.Activation(classifier_activation, name="predictions")(x)
+        elif pooling == "avg":
+            x = K.layers.GlobalAveragePooling2D(name="avg_pool")(x)
+        elif pooling == "max":
+            x = K.layers.GlobalMaxPooling2D(name="max_pool")(x)
+        model = K.Model(inputs, x, name=model_name)
+
+    model.arch_spec = spec
+    model.base_spec = base
+    model.width = width
+    model.preprocessing = preprocessing
+    model.framework = framework
+    if source is not None:
+        source.load_into(model, include_top=include_top and not features_only)
+        model.pretrained_cfg = source.config
+    return model
+
+
+def _endpoint_outputs(spec: ArchSpec, endpoints: dict[int, Any], h: int | None,
+                      w: int | None) -> dict[str, Any]:
+    """Endpoints keyed by their cumulative stride, ``stride_4`` ... ``stride_32``."""
+    outs: dict[str, Any] = {}
+    stride = 1
+    for i, b in enumerate(spec.blocks):
+        stride *= getattr(b, "stride", 1)
+        if i in endpoints:
+            outs[f"stride_{stride}"] = endpoints[i]
+    if not outs:
+        raise ValueError(f"{spec.name} defines no feature endpoints")
+    return outs

@@ -1,0 +1,78 @@
+"""The ``mhzoo`` command line: thin click commands over the Python API.
+
+Subcommands load lazily (``mhzoo list`` does not import TensorFlow). Every user error is one
+line on stderr with exit code 2, never a traceback: library code raises ``ValueError`` (or
+``FileNotFoundError`` / ``PermissionError`` / ``FileExistsError``) and :class:`MhzooGroup` turns it
+into ``Error: <message>``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from typing import Any
+
+import click
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before any subcommand imports TensorFlow
+
+__all__ = ["COMMANDS", "MhzooGroup", "main"]
+
+#: command name -> "module:attribute". Other layers (export, benchmarks, weights) add theirs here.
+COMMANDS: dict[str, str] = {
+    "list": "mhzoo.cli.core:list_cmd",
+    "info": "mhzoo.cli.core:info_cmd",
+    "export": "mhzoo.export.cli:export_cmd",
+    "inspect": "mhzoo.export.cli:inspect_cmd",
+    "bench": "mhzoo.benchmarks.cli:bench_cmd",
+    "report": "mhzoo.benchmarks.cli:report_cmd",
+    "quickstart": "mhzoo.benchmarks.cli:quickstart_cmd",
+    "convert": "mhzoo.weights.cli:convert_cmd",
+}
+
+USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError, PermissionError, IsADirectoryError,
+               NotADirectoryError)
+
+
+def fail(message: str) -> None:
+    """Print a one-line error and exit with code 2."""
+    click.echo(f"Error: {' '.join(str(message).split())}", err=True)
+    sys.exit(2)
+
+
+class MhzooGroup(click.Group):
+    """Lazy subcommands, and one-line errors with exit code 2 for user mistakes."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        target = COMMANDS.get(name)
+        if target is None:
+            return None
+        module, attr = target.split(":")
+        try:
+            return getattr(importlib.import_module(module), attr)
+        except (ImportError, AttributeError) as exc:
+            @click.command(name=name, help=f"(unavailable: {exc})")
+            def unavailable() -> None:
+                fail(f"command {name!r} is unavailable: {exc}")
+
+            return unavailable
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except USER_ERRORS as exc:
+            msg = exc.args[0] if isinstance(exc, ValueError) and exc.args else str(exc)
+            fail(str(msg))
+        except KeyboardInterrupt:
+            click.echo("Interrupted.", err=True)
+            sys.exit(130)
+
+
+@click.group(cls=MhzooGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="mhzoo")
+def main() -> None:
+    """mhzoo: multi-hardware mobile models — build, export, benchmark, convert."""
