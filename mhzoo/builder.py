@@ -49,8 +49,8 @@ def resolve_spec(name_or_spec: str | os.PathLike | ArchSpec) -> ArchSpec:
         return ArchSpec.from_file(path)
     if isinstance(name_or_spec, str):
         return get_entry(name_or_spec).fn()
-    raise ValueError(
-        f"expected a model name, an ArchSpec or a spec JSON path, got {type(name_or_spec).__name__}")
+    kind = type(name_or_spec).__name__
+    raise ValueError(f"expected a model name, an ArchSpec or a spec JSON path, got {kind}")
 
 
 def model_slug(name: str, width: float) -> str:
@@ -137,7 +137,7 @@ def build(
     if alpha is not None:
         width = alpha
     width = check_width(width)
-    K = get_keras(framework)
+    km = get_keras(framework)
     base = resolve_spec(name_or_spec)
     h, w, c = _check_input_shape(input_shape)
     if pooling not in POOLINGS:
@@ -166,34 +166,34 @@ def build(
 
     spec = scale_spec(base, width, divisible_by)
     model_name = name or model_slug(base.name, width)
-    inputs = K.Input(shape=(h, w, c), batch_size=batch_size, name="image")
+    inputs = km.Input(shape=(h, w, c), batch_size=batch_size, name="image")
     x = inputs
     if include_preprocessing:
-        x = preprocessing.layer(K, channels=c)(x)
+        x = preprocessing.layer(km, channels=c)(x)
 
     from mhzoo.layers import decode_body
 
-    x, endpoints = decode_body(K, spec, x)
+    x, endpoints = decode_body(km, spec, x)
     if features_only:
         outputs = _endpoint_outputs(spec, endpoints, h, w)
-        model = K.Model(inputs, outputs, name=f"{model_name}_features")
+        model = km.Model(inputs, outputs, name=f"{model_name}_features")
     else:
         if include_top:
             pooled = any(isinstance(b, GlobalPool) for b in spec.blocks)
             if pooled:
-                x = K.layers.Flatten(name="flatten")(x)
+                x = km.layers.Flatten(name="flatten")(x)
             else:
-                x = K.layers.GlobalAveragePooling2D(name="avg_pool")(x)
+                x = km.layers.GlobalAveragePooling2D(name="avg_pool")(x)
             if dropout_rate > 0:
-                x = K.layers.Dropout(dropout_rate, name="dropout")(x)
-            x = K.layers.Dense(num_classes, name="classifier")(x)
+                x = km.layers.Dropout(dropout_rate, name="dropout")(x)
+            x = km.layers.Dense(num_classes, name="classifier")(x)
             if classifier_activation is not None:
-                x = K.layers.Activation(classifier_activation, name="predictions")(x)
+                x = km.layers.Activation(classifier_activation, name="predictions")(x)
         elif pooling == "avg":
-            x = K.layers.GlobalAveragePooling2D(name="avg_pool")(x)
+            x = km.layers.GlobalAveragePooling2D(name="avg_pool")(x)
         elif pooling == "max":
-            x = K.layers.GlobalMaxPooling2D(name="max_pool")(x)
-        model = K.Model(inputs, x, name=model_name)
+            x = km.layers.GlobalMaxPooling2D(name="max_pool")(x)
+        model = km.Model(inputs, x, name=model_name)
 
     model.arch_spec = spec
     model.base_spec = base

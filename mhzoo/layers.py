@@ -30,67 +30,67 @@ def hard_sigmoid(x: Any) -> Any:
     return tf.nn.relu6(x + 3.0) * (1.0 / 6.0)
 
 
-def _activation(K: ModuleType, kind: str, name: str) -> Any:
+def _activation(km: ModuleType, kind: str, name: str) -> Any:
     if kind == "relu":
-        return K.layers.ReLU(name=name)
+        return km.layers.ReLU(name=name)
     if kind == "relu6":
-        return K.layers.ReLU(6.0, name=name)
+        return km.layers.ReLU(6.0, name=name)
     if kind == "hard_swish":
-        return K.layers.Activation(hard_swish, name=name)
+        return km.layers.Activation(hard_swish, name=name)
     if kind == "hard_sigmoid":
-        return K.layers.Activation(hard_sigmoid, name=name)
+        return km.layers.Activation(hard_sigmoid, name=name)
     if kind == "sigmoid":
-        return K.layers.Activation("sigmoid", name=name)
+        return km.layers.Activation("sigmoid", name=name)
     raise ValueError(f"unknown activation {kind!r}")
 
 
 class _Decoder:
     """Stateful helper that appends layers to a functional graph."""
 
-    def __init__(self, K: ModuleType, spec: ArchSpec) -> None:
-        self.K = K
+    def __init__(self, km: ModuleType, spec: ArchSpec) -> None:
+        self.km = km
         self.spec = spec
 
     def _pad(self, x: Any, k: int, stride: int, name: str) -> tuple[Any, str]:
         """PyTorch-style symmetric padding before strided convs when the spec asks for it."""
         if self.spec.padding == "symmetric" and stride > 1 and k > 1:
-            x = self.K.layers.ZeroPadding2D(k // 2, name=f"{name}_pad")(x)
+            x = self.km.layers.ZeroPadding2D(k // 2, name=f"{name}_pad")(x)
             return x, "valid"
         return x, "same"
 
     def bn(self, x: Any, name: str) -> Any:
-        return self.K.layers.BatchNormalization(
+        return self.km.layers.BatchNormalization(
             epsilon=self.spec.bn_epsilon, momentum=self.spec.bn_momentum, name=name)(x)
 
     def conv(self, x: Any, filters: int, k: int, stride: int, name: str, *, bias: bool = False
              ) -> Any:
         x, padding = self._pad(x, k, stride, name)
-        return self.K.layers.Conv2D(filters, k, strides=stride, padding=padding, use_bias=bias,
+        return self.km.layers.Conv2D(filters, k, strides=stride, padding=padding, use_bias=bias,
                                     name=name)(x)
 
     def dwconv(self, x: Any, k: int, stride: int, name: str) -> Any:
         x, padding = self._pad(x, k, stride, name)
-        return self.K.layers.DepthwiseConv2D(k, strides=stride, padding=padding, use_bias=False,
+        return self.km.layers.DepthwiseConv2D(k, strides=stride, padding=padding, use_bias=False,
                                              name=name)(x)
 
     def conv_bn_act(self, x: Any, filters: int, k: int, stride: int, act: str | None,
                     name: str) -> Any:
         x = self.conv(x, filters, k, stride, name)
         x = self.bn(x, f"{name}_bn")
-        return _activation(self.K, act, f"{name}_act")(x) if act else x
+        return _activation(self.km, act, f"{name}_act")(x) if act else x
 
     def block(self, x: Any, i: int, b: Any) -> Any:
-        K = self.K
+        km = self.km
         p = f"block{i}"
         if isinstance(b, Conv):
             x = self.conv(x, b.filters, b.kernel, b.stride, f"{p}_conv", bias=b.bias)
             if b.batch_norm:
                 x = self.bn(x, f"{p}_conv_bn")
-            return _activation(K, b.activation, f"{p}_conv_act")(x)
+            return _activation(km, b.activation, f"{p}_conv_act")(x)
         if isinstance(b, DepthwiseSeparable):
             x = self.dwconv(x, b.kernel, b.stride, f"{p}_dw")
             x = self.bn(x, f"{p}_dw_bn")
-            x = _activation(K, b.activation, f"{p}_dw_act")(x)
+            x = _activation(km, b.activation, f"{p}_dw_act")(x)
             return self.conv_bn_act(x, b.filters, 1, 1, b.activation, f"{p}_pw")
         if isinstance(b, InvertedBottleneck):
             shortcut = x
@@ -103,34 +103,34 @@ class _Decoder:
             if not b.fused:
                 x = self.dwconv(x, b.kernel, b.stride, f"{p}_dw")
                 x = self.bn(x, f"{p}_dw_bn")
-                x = _activation(K, b.activation, f"{p}_dw_act")(x)
+                x = _activation(km, b.activation, f"{p}_dw_act")(x)
             if b.se_ratio is not None:
                 x = self.squeeze_excite(x, inner, se_filters(inner, b.se_ratio), p)
             x = self.conv_bn_act(x, b.filters, 1, 1, None, f"{p}_project")
             if b.residual and b.stride == 1 and cin == b.filters:
-                x = K.layers.Add(name=f"{p}_add")([shortcut, x])
+                x = km.layers.Add(name=f"{p}_add")([shortcut, x])
             return x
         if isinstance(b, GlobalPool):
-            return K.layers.GlobalAveragePooling2D(keepdims=True, name=f"{p}_pool")(x)
+            return km.layers.GlobalAveragePooling2D(keepdims=True, name=f"{p}_pool")(x)
         raise ValueError(f"cannot decode block {b!r}")
 
     def squeeze_excite(self, x: Any, channels: int, squeeze: int, p: str) -> Any:
-        K = self.K
-        s = K.layers.GlobalAveragePooling2D(keepdims=True, name=f"{p}_se_pool")(x)
-        s = K.layers.Conv2D(squeeze, 1, use_bias=True, name=f"{p}_se_reduce")(s)
-        s = K.layers.ReLU(name=f"{p}_se_act")(s)
-        s = K.layers.Conv2D(channels, 1, use_bias=True, name=f"{p}_se_expand")(s)
-        s = _activation(K, self.spec.se_gate, f"{p}_se_gate")(s)
-        return K.layers.Multiply(name=f"{p}_se_mul")([x, s])
+        km = self.km
+        s = km.layers.GlobalAveragePooling2D(keepdims=True, name=f"{p}_se_pool")(x)
+        s = km.layers.Conv2D(squeeze, 1, use_bias=True, name=f"{p}_se_reduce")(s)
+        s = km.layers.ReLU(name=f"{p}_se_act")(s)
+        s = km.layers.Conv2D(channels, 1, use_bias=True, name=f"{p}_se_expand")(s)
+        s = _activation(km, self.spec.se_gate, f"{p}_se_gate")(s)
+        return km.layers.Multiply(name=f"{p}_se_mul")([x, s])
 
 
-def decode_body(K: ModuleType, spec: ArchSpec, x: Any) -> tuple[Any, dict[int, Any]]:
+def decode_body(km: ModuleType, spec: ArchSpec, x: Any) -> tuple[Any, dict[int, Any]]:
     """Apply every block of a concrete ``spec`` to tensor ``x``.
 
     Returns:
         The final tensor and ``{block index: tensor}`` for the blocks flagged as endpoints.
     """
-    dec = _Decoder(K, spec)
+    dec = _Decoder(km, spec)
     endpoints: dict[int, Any] = {}
     for i, b in enumerate(spec.blocks):
         x = dec.block(x, i, b)

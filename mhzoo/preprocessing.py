@@ -49,12 +49,12 @@ class Preprocessing:
         scale, offset = self.scale_offset(images.shape[-1])
         return images.astype(np.float32) * scale + offset
 
-    def layer(self, K: ModuleType, channels: int = 3) -> Any:
+    def layer(self, km: ModuleType, channels: int = 3) -> Any:
         """A ``Rescaling`` layer named ``preprocessing`` (no weights, exact in both Kerases)."""
         scale, offset = self.scale_offset(channels)
         if np.all(scale == scale[0]) and np.all(offset == offset[0]):
-            return K.layers.Rescaling(float(scale[0]), float(offset[0]), name="preprocessing")
-        return K.layers.Rescaling(scale.tolist(), offset.tolist(), name="preprocessing")
+            return km.layers.Rescaling(float(scale[0]), float(offset[0]), name="preprocessing")
+        return km.layers.Rescaling(scale.tolist(), offset.tolist(), name="preprocessing")
 
     @property
     def input_range(self) -> tuple[float, float]:

@@ -315,7 +315,8 @@ class ArchSpec:
             d: dict[str, Any] = {"type": b.kind}
             d.update(dataclasses.asdict(b))
             blocks.append(d)
-        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "blocks"}
+        out = {f.name: getattr(self, f.name)
+               for f in dataclasses.fields(self) if f.name != "blocks"}
         out["blocks"] = blocks
         return out
 

@@ -17,7 +17,9 @@ __all__ = ["assign_named_weights", "named_variables", "named_weights"]
 
 def _short(var: Any) -> str:
     name = getattr(var, "path", None) or var.name
-    return name.split("/")[-1].split(":")[0]
+    short = name.split("/")[-1].split(":")[0]
+    # tf_keras calls a depthwise kernel "depthwise_kernel", Keras 3 "kernel": use Keras 3's.
+    return "kernel" if short == "depthwise_kernel" else short
 
 
 def named_variables(model: Any) -> dict[str, Any]:

@@ -48,7 +48,7 @@ def round_filters(filters: int, width: float, divisor: int = 8, min_depth: int =
 
 def round_half_up(value: float, base: int) -> int:
     """TuNAS rule: round half-up to a multiple of ``base``, at least ``base``."""
-    return max(base, int(math.floor(value / base + 0.5)) * base)
+    return max(base, math.floor(value / base + 0.5) * base)
 
 
 def check_width(width: Any) -> float:

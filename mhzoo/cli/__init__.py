@@ -31,6 +31,9 @@ COMMANDS: dict[str, str] = {
     "convert": "mhzoo.weights.cli:convert_cmd",
 }
 
+#: commands that never need TensorFlow
+QUIET_COMMANDS = frozenset({"list", "info", "report"})
+
 USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError, PermissionError, IsADirectoryError,
                NotADirectoryError)
 
@@ -55,11 +58,38 @@ class MhzooGroup(click.Group):
         try:
             return getattr(importlib.import_module(module), attr)
         except (ImportError, AttributeError) as exc:
-            @click.command(name=name, help=f"(unavailable: {exc})")
+            reason = str(exc)
+
+            @click.command(name=name, help=f"(unavailable: {reason})")
             def unavailable() -> None:
-                fail(f"command {name!r} is unavailable: {exc}")
+                fail(f"command {name!r} is unavailable: {reason}")
 
             return unavailable
+
+    def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
+             standalone_mode: bool = True, **extra: Any) -> Any:
+        """Like click's, but usage errors are one line (no usage dump) with exit code 2."""
+        try:
+            rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.exceptions.NoArgsIsHelpError as exc:
+            click.echo(exc.ctx.get_help() if exc.ctx else "")
+            rv = 0
+        except click.ClickException as exc:
+            fail(exc.format_message())
+        except click.Abort:
+            click.echo("Aborted.", err=True)
+            sys.exit(1)
+        if not standalone_mode:
+            return rv
+        sys.exit(rv if isinstance(rv, int) else 0)
+
+    def resolve_command(self, ctx: click.Context, args: list[str]) -> Any:
+        name, cmd, rest = super().resolve_command(ctx, args)
+        if name not in QUIET_COMMANDS and "--help" not in rest and "-h" not in rest:
+            from mhzoo._quiet import import_tensorflow_quietly
+
+            import_tensorflow_quietly()
+        return name, cmd, rest
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
