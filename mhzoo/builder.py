@@ -149,12 +149,15 @@ def build(
         raise ValueError(f"dropout_rate must be in [0, 1), got {dropout_rate!r}")
 
     source = None
+    concrete = None  # exact spec stored in a checkpoint (converted variants rebuild exactly)
     if weights is not None:
         from mhzoo.weights import open_weights
 
         source = open_weights(weights, model=base.name, width=width)
         if source.spec is not None and not isinstance(name_or_spec, ArchSpec):
             base = source.spec
+            concrete = source.concrete_spec
+            width = source.width or width
         if num_classes is None and include_top and not features_only:
             num_classes = source.num_classes
         if preprocessing is None:
@@ -164,7 +167,7 @@ def build(
     _check_positive_int("num_classes", num_classes)
     preprocessing = preprocessing or Preprocessing()
 
-    spec = scale_spec(base, width, divisible_by)
+    spec = concrete if concrete is not None else scale_spec(base, width, divisible_by)
     model_name = name or model_slug(base.name, width)
     inputs = km.Input(shape=(h, w, c), batch_size=batch_size, name="image")
     x = inputs

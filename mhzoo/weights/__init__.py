@@ -1,5 +1,88 @@
-"""Pretrained weights: checkpoint format, loading, saving (extended by the weights issue)."""
+"""Pretrained weights: mhzoo checkpoints, the Hugging Face Hub, the pretrained registry and
+exact converters from the TF Model Garden, keras.applications and timm.
 
-from mhzoo.weights.checkpoint import WeightSource, open_weights, save_pretrained
+* ``mhzoo.build(name, weights=...)`` accepts a checkpoint folder, ``"hf-hub:org/repo[@rev]"``,
+  ``"imagenet"`` or a tag (:func:`list_pretrained`).
+* :func:`save_pretrained` / :func:`push_to_hub` write ``model.safetensors`` + ``config.json`` +
+  ``README.md``.
+* :func:`convert` (and ``mhzoo convert``) turns upstream checkpoints into mhzoo checkpoints.
+"""
 
-__all__ = ["WeightSource", "open_weights", "save_pretrained"]
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from mhzoo.weights.checkpoint import (
+    WeightSource,
+    open_local,
+    open_weights,
+    read_safetensors,
+    save_pretrained,
+)
+from mhzoo.weights.hub import push_to_hub
+from mhzoo.weights.pretrained import (
+    PretrainedTag,
+    get_pretrained,
+    list_pretrained,
+    register_pretrained,
+)
+
+__all__ = ["SOURCES", "PretrainedTag", "WeightSource", "convert", "get_pretrained",
+           "list_pretrained", "open_local", "open_weights", "push_to_hub", "read_safetensors",
+           "register_pretrained", "save_pretrained"]
+
+#: ``convert(source=...)`` values.
+SOURCES = ("tf-model-garden", "keras", "timm")
+
+
+def convert(source: str, src: Any, out: str | os.PathLike, *, model: str | None = None,
+            width: float | None = None, num_classes: int | None = None,
+            force: bool = False) -> Path:
+    """Convert an upstream checkpoint into an mhzoo checkpoint folder ``out``.
+
+    Args:
+        source: ``"tf-model-garden"``, ``"keras"`` or ``"timm"``.
+        src: checkpoint path (Model Garden prefix / folder; Keras file or model object; timm
+            folder or ``"hf-hub:timm/<repo>"``).
+        out: output folder (written atomically).
+        model: mhzoo model name (required except for timm, where it is checked).
+        width: width multiplier (checked against the tensors; inferred when ``None``).
+        num_classes: expected classifier size (checked).
+        force: overwrite ``out``.
+
+    Returns:
+        ``out``; ``mhzoo.build(model, weights=out)`` rebuilds the converted model exactly.
+    """
+    from mhzoo.atomic import check_output_path
+    from mhzoo.weights.fit import write_converted
+
+    if source not in SOURCES:
+        raise ValueError(f"unknown source {source!r}; expected one of {', '.join(SOURCES)}")
+    check_output_path(out, force=force)
+    if source == "tf-model-garden":
+        from mhzoo.weights.convert_tfm import convert_tfm
+
+        if model is None:
+            raise ValueError("converting a TF Model Garden checkpoint needs --model")
+        conv = convert_tfm(src, model=model, width=width, num_classes=num_classes)
+    elif source == "keras":
+        from mhzoo.weights.convert_keras import convert_keras
+
+        if model is None:
+            raise ValueError("converting Keras weights needs --model")
+        conv = convert_keras(src, model=model, width=width, num_classes=num_classes)
+    else:
+        from mhzoo.weights.convert_timm import convert_timm
+
+        origin = None
+        if isinstance(src, str) and src.startswith("hf-hub:"):
+            from mhzoo.weights.hub import WEIGHTS_NAME, download, parse_hub_id
+
+            repo, rev = parse_hub_id(src)
+            download(repo, "config.json", revision=rev)
+            origin, src = src, download(repo, WEIGHTS_NAME, revision=rev).parent
+        conv = convert_timm(src, model=model, width=width, num_classes=num_classes,
+                            origin=origin)
+    return write_converted(conv, out)

@@ -1,8 +1,25 @@
-"""Local checkpoints: ``model.safetensors`` (keyed by stable variable names) + ``config.json``."""
+"""mhzoo checkpoints: ``model.safetensors`` (keyed by stable variable names) + ``config.json``.
+
+A checkpoint folder holds:
+
+* ``model.safetensors``: every variable of the model (BN statistics too) under the names of
+  :func:`mhzoo.variables.named_weights` (``block3_expand/kernel`` ...), framework-neutral, so one
+  file loads into Keras 3 and tf_keras builds;
+* ``config.json``: ``architecture`` (registry name), ``width``, ``num_classes``, ``label_names``,
+  ``spec`` (the exact concrete spec, so converted variants such as Keras' unscaled V3 stem or
+  timm's symmetric padding rebuild exactly), ``base_spec`` (when ``scale_spec(base_spec, width)``
+  gives ``spec``), ``pretrained_cfg`` (input size, interpolation, crop, mean/std in 0-255 units,
+  license, source);
+* ``README.md``: a model card (optional).
+
+:func:`open_weights` resolves every accepted ``weights=`` value (folder, file, ``hf-hub:``,
+``"imagenet"``, ``name.tag``) to a :class:`WeightSource`.
+"""
 
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,101 +30,374 @@ import numpy as np
 from mhzoo.atomic import atomic_dir
 from mhzoo.preprocessing import Preprocessing
 from mhzoo.spec import ArchSpec
-from mhzoo.variables import assign_named_weights, named_weights
+from mhzoo.variables import assign_named_weights, named_variables, named_weights
 
-__all__ = ["WeightSource", "open_weights", "save_pretrained"]
+__all__ = [
+    "CONFIG_NAME",
+    "FORMAT",
+    "WEIGHTS_NAME",
+    "WeightSource",
+    "open_local",
+    "open_weights",
+    "read_safetensors",
+    "save_pretrained",
+    "write_checkpoint",
+]
 
 WEIGHTS_NAME = "model.safetensors"
 CONFIG_NAME = "config.json"
+CARD_NAME = "README.md"
+FORMAT = "mhzoo"
+FORMAT_VERSION = 1
+
+
+def read_safetensors(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """All tensors of a safetensors file as numpy arrays; ``ValueError`` if unreadable."""
+    from safetensors.numpy import load_file
+
+    p = Path(path)
+    if not p.is_file():
+        raise ValueError(f"weights file not found: {p}")
+    try:
+        return load_file(str(p))
+    except Exception as exc:  # safetensors raises its own (Rust) error types
+        msg = " ".join(str(exc).split())
+        raise ValueError(f"{p} is not a readable safetensors file (truncated or corrupted?): "
+                         f"{msg}; download or convert it again") from None
 
 
 @dataclass
 class WeightSource:
-    """A resolved checkpoint: what the builder needs before and after building."""
+    """A resolved checkpoint: what the builder needs before and after building.
+
+    Attributes:
+        path: the checkpoint folder.
+        config: its parsed ``config.json``.
+        requested_model: the model name the caller builds (``None``: any).
+        origin: how it was given (for messages), e.g. ``"hf-hub:org/repo@main"``.
+    """
 
     path: Path
     config: dict[str, Any] = field(default_factory=dict)
+    requested_model: str | None = None
+    origin: str | None = None
+
+    # -- what the builder reads before building ------------------------------------------
+    @property
+    def architecture(self) -> str | None:
+        """Registry name the checkpoint was made for."""
+        return self.config.get("architecture")
+
+    @property
+    def matches_request(self) -> bool:
+        """Whether the checkpoint is for the model being built (then its spec is used)."""
+        if self.requested_model is None:
+            return True
+        names = {self.architecture}
+        spec = self.config.get("spec")
+        if isinstance(spec, dict):
+            names.add(spec.get("name"))
+        return self.requested_model in names
+
+    @property
+    def concrete_spec(self) -> ArchSpec | None:
+        """The exact concrete spec stored in the config (all widths final)."""
+        raw = self.config.get("spec")
+        if not raw or not self.matches_request:
+            return None
+        try:
+            return ArchSpec.from_dict(raw)
+        except ValueError as exc:
+            raise ValueError(f"{self._where()}: config.json holds an invalid spec: {exc}") from None
 
     @property
     def spec(self) -> ArchSpec | None:
-        """Full spec stored in the config (base widths), if any."""
-        raw = self.config.get("spec")
-        return ArchSpec.from_dict(raw) if raw else None
+        """Base spec (width 1.0) when the config has one, else the concrete spec."""
+        if not self.matches_request:
+            return None
+        raw = self.config.get("base_spec")
+        if raw:
+            try:
+                return ArchSpec.from_dict(raw)
+            except ValueError as exc:
+                raise ValueError(f"{self._where()}: config.json holds an invalid base_spec: {exc}"
+                                 ) from None
+        return self.concrete_spec
+
+    @property
+    def width(self) -> float | None:
+        """Width multiplier of the checkpoint (``None`` if not recorded or not applicable)."""
+        w = self.config.get("width")
+        return float(w) if isinstance(w, int | float) and self.matches_request else None
 
     @property
     def num_classes(self) -> int | None:
+        """Classifier size (``None`` for backbone-only checkpoints)."""
         return self.config.get("num_classes")
 
     @property
     def preprocessing(self) -> Preprocessing | None:
-        cfg = self.config.get("pretrained_cfg", {})
+        """Normalization the weights expect (mean / std in 0-255 units), if recorded."""
+        cfg = self.config.get("pretrained_cfg") or {}
         if "mean" in cfg and "std" in cfg:
             return Preprocessing(mean=cfg["mean"], std=cfg["std"])
         return None
 
-    def tensors(self) -> dict[str, np.ndarray]:
-        from safetensors.numpy import load_file
+    @property
+    def pretrained_cfg(self) -> dict[str, Any]:
+        """Input size, interpolation, crop, mean / std, license, source of the weights."""
+        return dict(self.config.get("pretrained_cfg") or {})
 
-        try:
-            return load_file(str(self.path / WEIGHTS_NAME))
-        except Exception as exc:  # safetensors raises its own error types
-            raise ValueError(f"cannot read {self.path / WEIGHTS_NAME}: {exc}") from None
+    def _where(self) -> str:
+        return self.origin or str(self.path)
+
+    # -- after building -----------------------------------------------------------------
+    def tensors(self) -> dict[str, np.ndarray]:
+        """All tensors of ``model.safetensors``."""
+        return read_safetensors(self.path / WEIGHTS_NAME)
 
     def load_into(self, model: Any, *, include_top: bool = True) -> None:
-        """Assign the checkpoint to ``model`` (the classifier is skipped without a top)."""
+        """Assign the checkpoint to ``model`` (built by :func:`mhzoo.build`).
+
+        With ``include_top=False`` (or a feature extractor) the classifier and any layer the
+        model does not contain are skipped; every variable of the model must still be present.
+
+        Raises:
+            ValueError: num_classes mismatch (suggesting ``include_top=False``), a checkpoint
+                without a classifier, or another architecture (naming the first mismatching
+                variable and both shapes). Nothing is assigned when it raises.
+        """
         tensors = self.tensors()
-        if include_top:
+        layer_names = {layer.name for layer in model.layers}
+        has_top = "classifier" in layer_names
+        if include_top and has_top:
             ck = tensors.get("classifier/kernel")
-            layer_names = {layer.name for layer in model.layers}
-            if ck is not None and "classifier" in layer_names:
-                want = model.get_layer("classifier").units
-                if ck.shape[-1] != want:
-                    raise ValueError(
-                        f"checkpoint has {ck.shape[-1]} classes but the model {want}; pass "
-                        f"num_classes={ck.shape[-1]} or include_top=False")
-            assign_named_weights(model, tensors)
+            if ck is None:
+                raise ValueError(
+                    f"{self._where()} has no classifier (backbone weights only); build with "
+                    "include_top=False or features_only=True")
+            want = model.get_layer("classifier").units
+            if ck.shape[-1] != want:
+                raise ValueError(
+                    f"checkpoint {self._where()} has {ck.shape[-1]} classes but the model "
+                    f"{want}; pass num_classes={ck.shape[-1]}, or include_top=False to load the "
+                    "backbone only and add your own classifier")
+            mapping = tensors
         else:
-            assign_named_weights(model, {k: v for k, v in tensors.items()
-                                         if not k.startswith("classifier/")})
+            mapping = {k: v for k, v in tensors.items()
+                       if k.split("/")[0] in layer_names and not k.startswith("classifier/")}
+        try:
+            assign_named_weights(model, mapping, strict=True)
+        except ValueError as exc:
+            what = self.architecture or "?"
+            if self.config.get("width") is not None:
+                what += f" at width {self.config['width']}"
+            raise ValueError(f"checkpoint {self._where()} ({what}) does not fit model "
+                             f"{model.name!r}: {exc}") from None
+
+
+def _read_config(path: Path) -> dict[str, Any]:
+    cfg_path = path / CONFIG_NAME
+    if not cfg_path.is_file():
+        return {}
+    try:
+        config = json.loads(cfg_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"malformed {cfg_path}: {exc}") from None
+    if not isinstance(config, dict):
+        raise ValueError(f"malformed {cfg_path}: expected a JSON object")
+    return config
+
+
+def open_local(path: str | os.PathLike, *, model: str | None = None,
+               width: float | None = None, origin: str | None = None) -> WeightSource:
+    """Open a checkpoint folder (or its ``model.safetensors``) as a :class:`WeightSource`."""
+    p = Path(path)
+    if p.is_file():
+        if p.suffix != ".safetensors":
+            raise ValueError(
+                f"{p} is not an mhzoo checkpoint ({WEIGHTS_NAME} + {CONFIG_NAME}); convert "
+                "upstream files first: mhzoo convert --from tf-model-garden|keras|timm SRC "
+                "--model NAME -o DIR")
+        weights_file, p = p, p.parent
+    else:
+        weights_file = p / WEIGHTS_NAME
+    if not p.is_dir():
+        raise ValueError(f"weights not found: {path!s} (expected a checkpoint folder, "
+                         "'hf-hub:org/repo', 'imagenet' or a tag such as "
+                         "'mobilenet_v3_large_100.keras_in1k')")
+    if not weights_file.is_file():
+        hint = ""
+        if any(p.glob("*.index")) or any(p.glob("*.h5")):
+            hint = ("; it looks like an upstream checkpoint: convert it with mhzoo convert "
+                    "--from tf-model-garden|keras|timm SRC --model NAME -o DIR")
+        raise ValueError(f"{p} has no {WEIGHTS_NAME}{hint}")
+    config = _read_config(p)
+    if config.get("format") not in (None, FORMAT) or (
+            config and "spec" not in config and "pretrained_cfg" in config
+            and "architecture" in config):
+        raise ValueError(
+            f"{p} is not an mhzoo checkpoint (its config.json is from another library, e.g. "
+            "timm); convert it: mhzoo convert --from timm "
+            f"{p} --model NAME -o DIR")
+    src = WeightSource(path=p, config=config, requested_model=model, origin=origin)
+    _check_width(src, width)
+    return src
+
+
+def _check_width(src: WeightSource, width: float | None) -> None:
+    """A checkpoint fixes the width: accept the default 1.0 or the same value."""
+    have = src.width
+    if have is None or width is None or width == 1.0:
+        return
+    if not math.isclose(float(width), have, rel_tol=0, abs_tol=1e-9):
+        raise ValueError(
+            f"checkpoint {src._where()} holds {src.architecture} at width {have:g}, but width "
+            f"{width:g} was asked; pass width={have:g} (or leave width out)")
 
 
 def open_weights(weights: str | os.PathLike, *, model: str | None = None,
                  width: float | None = None) -> WeightSource:
-    """Resolve ``weights`` (a checkpoint directory) to a :class:`WeightSource`."""
-    path = Path(weights)
-    if path.is_file() and path.name == WEIGHTS_NAME:
-        path = path.parent
-    if not path.is_dir():
-        raise ValueError(f"weights not found: {weights!s} (expected a checkpoint directory)")
-    if not (path / WEIGHTS_NAME).is_file():
-        raise ValueError(f"{path} has no {WEIGHTS_NAME}")
-    config: dict[str, Any] = {}
-    if (path / CONFIG_NAME).is_file():
-        try:
-            config = json.loads((path / CONFIG_NAME).read_text())
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"malformed {path / CONFIG_NAME}: {exc}") from None
-    return WeightSource(path=path, config=config)
+    """Resolve a ``weights=`` value to a :class:`WeightSource`.
+
+    Args:
+        weights: a checkpoint folder or its ``model.safetensors``; ``"hf-hub:org/repo[@rev]"``;
+            ``"imagenet"`` (the default pretrained tag of ``model`` at ``width``); or a tag
+            ``"<model>_<width x 100>.<tag>"`` / ``"<model>.<tag>"`` (see
+            :func:`mhzoo.weights.list_pretrained`).
+        model: the model being built (registry name), to pick tags and check the checkpoint.
+        width: the requested width.
+
+    Raises:
+        ValueError: with what is wrong and how to fix it.
+    """
+    if isinstance(weights, os.PathLike):
+        return open_local(weights, model=model, width=width)
+    if not isinstance(weights, str) or not weights:
+        raise ValueError(f"weights must be a path, 'hf-hub:org/repo', 'imagenet' or a tag, got "
+                         f"{weights!r}")
+    if weights.startswith("hf-hub:"):
+        from mhzoo.weights.hub import open_hub
+
+        return open_hub(weights, model=model, width=width)
+    if Path(weights).exists() or os.sep in weights or weights.endswith(".safetensors"):
+        return open_local(weights, model=model, width=width)
+    from mhzoo.weights.pretrained import open_pretrained
+
+    return open_pretrained(weights, model=model, width=width)
+
+
+# ----------------------------------------------------------------------------- writing
+def write_checkpoint(directory: str | os.PathLike, tensors: dict[str, np.ndarray],
+                     config: dict[str, Any], *, card: str | None = None) -> Path:
+    """Write ``model.safetensors`` + ``config.json`` (+ ``README.md``) atomically."""
+    from safetensors.numpy import save_file
+
+    from mhzoo._version import __version__
+
+    cfg = {"format": FORMAT, "format_version": FORMAT_VERSION, "mhzoo_version": __version__,
+           **config}
+    arrays = {k: np.ascontiguousarray(v) for k, v in tensors.items()}
+    with atomic_dir(directory) as tmp:
+        save_file(arrays, str(tmp / WEIGHTS_NAME), metadata={"format": "np", "library": "mhzoo"})
+        (tmp / CONFIG_NAME).write_text(json.dumps(cfg, indent=1) + "\n")
+        if card is not None:
+            (tmp / CARD_NAME).write_text(card)
+        umask = os.umask(0)
+        os.umask(umask)
+        for f in tmp.iterdir():
+            f.chmod(0o666 & ~umask)
+        tmp.chmod(0o777 & ~umask)  # mkdtemp makes 0700 folders; checkpoints are shareable
+    return Path(directory)
+
+
+def model_config(model: Any, *, label_names: list[str] | None = None,
+                 pretrained_cfg: dict[str, Any] | None = None,
+                 architecture: str | None = None, width: float | None = None,
+                 base_spec: ArchSpec | None = None,
+                 source: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``config.json`` content for a model built by :func:`mhzoo.build`."""
+    from mhzoo.widths import scale_spec
+
+    spec: ArchSpec = model.arch_spec
+    width = float(model.width if width is None else width)
+    base = model.base_spec if base_spec is None else base_spec
+    if base is not None and scale_spec(base, width) != spec:
+        base = None  # e.g. divisible_by=32 or a converted variant: the concrete spec rules
+    names = {la.name for la in model.layers}
+    num_classes = model.get_layer("classifier").units if "classifier" in names else None
+    if label_names is not None and num_classes is not None and len(label_names) != num_classes:
+        raise ValueError(f"label_names has {len(label_names)} entries but the classifier "
+                         f"{num_classes} classes")
+    shape = model.input_shape
+    if isinstance(shape, dict | list):
+        shape = next(iter(shape.values())) if isinstance(shape, dict) else shape[0]
+    pcfg: dict[str, Any] = {"input_size": [int(shape[1] or 224), int(shape[2] or 224),
+                                           int(shape[3])]}
+    pcfg.update(model.preprocessing.to_dict())
+    pcfg.update(pretrained_cfg or {})
+    return {
+        "architecture": architecture or getattr(model, "registry_name", None) or
+        (base.name if base is not None else spec.name),
+        "width": width,
+        "num_classes": num_classes,
+        "label_names": label_names,
+        "spec": spec.to_dict(),
+        "base_spec": base.to_dict() if base is not None else None,
+        "pretrained_cfg": pcfg,
+        "source": source or {"format": "mhzoo"},
+    }
 
 
 def save_pretrained(model: Any, directory: str | os.PathLike, *,
                     label_names: list[str] | None = None,
-                    pretrained_cfg: dict[str, Any] | None = None) -> Path:
-    """Write ``model.safetensors`` + ``config.json`` atomically into ``directory``."""
-    from safetensors.numpy import save_file
+                    pretrained_cfg: dict[str, Any] | None = None,
+                    model_card: bool = True, benchmarks: Any = None) -> Path:
+    """Write ``model`` (built by :func:`mhzoo.build`) as an mhzoo checkpoint folder.
 
-    spec: ArchSpec = model.base_spec
-    cfg = {
-        "architecture": spec.name,
-        "width": model.width,
-        "spec": spec.to_dict(),
-        "num_classes": model.get_layer("classifier").units
-        if "classifier" in {la.name for la in model.layers} else None,
-        "label_names": label_names,
-        "pretrained_cfg": {**model.preprocessing.to_dict(), **(pretrained_cfg or {})},
-    }
-    tensors = {k: np.ascontiguousarray(v) for k, v in named_weights(model).items()}
-    with atomic_dir(directory) as tmp:
-        save_file(tensors, str(tmp / WEIGHTS_NAME))
-        (tmp / CONFIG_NAME).write_text(json.dumps(cfg, indent=1))
-    return Path(directory)
+    Args:
+        model: a Keras 3 or tf_keras model from :func:`mhzoo.build`.
+        directory: output folder (replaced atomically if it exists).
+        label_names: class names, one per classifier output.
+        pretrained_cfg: extra preprocessing facts (``interpolation``, ``crop_pct``,
+            ``license``, ``source`` ...); mean/std come from ``model.preprocessing``.
+        model_card: also write ``README.md`` (architecture, params / MAdds).
+        benchmarks: optional benchmark table for the card (see :func:`mhzoo.weights.card`).
+
+    Returns:
+        The folder path. ``mhzoo.build(name, weights=directory)`` rebuilds the same model.
+    """
+    if not hasattr(model, "arch_spec"):
+        raise ValueError("save_pretrained needs a model built by mhzoo.build (it has no "
+                         "arch_spec)")
+    prior = getattr(model, "pretrained_cfg", None) or {}
+    cfg = model_config(model, label_names=label_names, pretrained_cfg=pretrained_cfg,
+                       architecture=prior.get("architecture"),
+                       source=prior.get("source"))
+    if prior.get("pretrained_cfg"):
+        cfg["pretrained_cfg"] = {**prior["pretrained_cfg"], **cfg["pretrained_cfg"]}
+    card = None
+    if model_card:
+        from mhzoo.weights.card import model_card as make_card
+
+        card = make_card(model, cfg, benchmarks=benchmarks)
+    return write_checkpoint(directory, named_weights(model), cfg, card=card)
+
+
+def layer_arrays_to_named(model: Any, layers: dict[str, list[np.ndarray]]
+                          ) -> dict[str, np.ndarray]:
+    """``{layer: [arrays in Keras weight order]}`` -> ``{"layer/var": array}`` for ``model``."""
+    variables = named_variables(model)
+    by_layer: dict[str, list[str]] = {}
+    for key in variables:
+        by_layer.setdefault(key.split("/")[0], []).append(key)
+    out: dict[str, np.ndarray] = {}
+    for layer, arrays in layers.items():
+        keys = by_layer.get(layer)
+        if keys is None:
+            raise ValueError(f"converted weights name layer {layer!r}, which the model lacks")
+        if len(keys) != len(arrays):
+            raise ValueError(f"layer {layer!r}: {len(arrays)} converted arrays for "
+                             f"{len(keys)} variables")
+        out.update(zip(keys, arrays, strict=True))
+    return out

@@ -1,0 +1,273 @@
+"""Hugging Face Hub: ``weights="hf-hub:org/repo[@revision]"`` downloads and ``push_to_hub``.
+
+Downloads go through ``huggingface_hub.hf_hub_download`` (library name "mhzoo" and its version
+in the user agent, ``cache_dir``, revision pinning). ``HF_ENDPOINT``, ``HF_HUB_OFFLINE``,
+``HF_HUB_CACHE`` / ``HF_HOME`` are read when a download is made (not only when huggingface_hub
+was imported). Every file handed out is verified: against the sha256 a registry entry pins, or
+else against the content hash the Hub stores it under (LFS files: sha256; small files: the git
+blob sha1), which also catches a corrupted cache.
+
+A repo may hold an mhzoo checkpoint (``config.json`` with ``"format": "mhzoo"``) or a timm one
+(``timm/<architecture>.<tag>``), which is converted once into mhzoo's cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from mhzoo.weights.checkpoint import CONFIG_NAME, WEIGHTS_NAME, WeightSource, open_local
+
+__all__ = ["converted_cache_dir", "download", "hub_cache_dir", "open_hub", "parse_hub_id",
+           "push_to_hub", "verify_file"]
+
+_REPO_RE = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+_HEX40 = re.compile(r"^[0-9a-f]{40}$")
+
+
+def parse_hub_id(weights: str) -> tuple[str, str | None]:
+    """``"hf-hub:org/repo@rev"`` -> ``("org/repo", "rev")``."""
+    ref = weights.removeprefix("hf-hub:")
+    repo, _, rev = ref.partition("@")
+    if not _REPO_RE.match(repo) or (rev == "" and "@" in ref):
+        raise ValueError(f"malformed Hub reference {weights!r}; expected "
+                         "'hf-hub:org/repo' or 'hf-hub:org/repo@revision'")
+    return repo, rev or None
+
+
+def _offline() -> bool:
+    val = os.environ.get("HF_HUB_OFFLINE") or os.environ.get("TRANSFORMERS_OFFLINE") or ""
+    if val.upper() in {"1", "ON", "YES", "TRUE"}:
+        return True
+    try:
+        from huggingface_hub import constants
+
+        return bool(constants.HF_HUB_OFFLINE)
+    except ImportError:  # pragma: no cover
+        return False
+
+
+def hub_cache_dir(cache_dir: str | os.PathLike | None = None) -> Path:
+    """The huggingface_hub cache folder in effect now."""
+    if cache_dir is not None:
+        return Path(cache_dir).expanduser()
+    if os.environ.get("HF_HUB_CACHE"):
+        return Path(os.environ["HF_HUB_CACHE"]).expanduser()
+    if os.environ.get("HF_HOME"):
+        return Path(os.environ["HF_HOME"]).expanduser() / "hub"
+    from huggingface_hub import constants
+
+    return Path(constants.HF_HUB_CACHE)
+
+
+def converted_cache_dir() -> Path:
+    """Where converted upstream checkpoints are kept (``MHZOO_CACHE`` or ~/.cache/mhzoo)."""
+    root = os.environ.get("MHZOO_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "mhzoo")
+    return Path(root) / "converted"
+
+
+def _file_sha256(path: str | os.PathLike) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _git_blob_sha1(path: str | os.PathLike) -> str:
+    data = Path(path).read_bytes()
+    return hashlib.sha1(b"blob %d\0" % len(data) + data, usedforsecurity=False).hexdigest()
+
+
+def verify_file(path: str | os.PathLike, *, sha256: str | None = None,
+                label: str | None = None) -> None:
+    """Check a downloaded file against a pinned sha256, or against the hash it is cached as.
+
+    Raises:
+        ValueError: on a mismatch, naming the file and the fix.
+    """
+    real = Path(os.path.realpath(path))
+    label = label or str(path)
+    fix = (f"delete {real} (or the whole cache entry) and load again, or pass "
+           "force_download=True")
+    if sha256 is not None:
+        got = _file_sha256(real)
+        if got != sha256.lower():
+            raise ValueError(f"sha256 mismatch for {label}: the file has {got}, the registry "
+                             f"pins {sha256.lower()}; the download is corrupted or the repo "
+                             f"changed. {fix}")
+        return
+    if _HEX64.match(real.name):
+        got = _file_sha256(real)
+        if got != real.name:
+            raise ValueError(f"corrupted cached file for {label}: its sha256 is {got} but the "
+                             f"Hub stored it as {real.name}. {fix}")
+    elif _HEX40.match(real.name) and _git_blob_sha1(real) != real.name:
+        raise ValueError(f"corrupted cached file for {label}: its content does not match the "
+                         f"Hub's hash {real.name}. {fix}")
+
+
+def download(repo_id: str, filename: str, *, revision: str | None = None,
+             cache_dir: str | os.PathLike | None = None, sha256: str | None = None,
+             force_download: bool = False) -> Path:
+    """Download (or find in the cache) one file of a Hub repo and verify it.
+
+    Raises:
+        ValueError: repo / revision / file not found, offline without a cached copy (naming
+            the fixes), or a hash mismatch.
+    """
+    try:
+        from huggingface_hub import hf_hub_download
+        from huggingface_hub.errors import (
+            LocalEntryNotFoundError,
+            RemoteEntryNotFoundError,
+            RepositoryNotFoundError,
+            RevisionNotFoundError,
+        )
+    except ImportError:  # pragma: no cover - a declared dependency
+        raise ValueError("huggingface_hub is required for hf-hub: weights (pip install "
+                         "huggingface-hub)") from None
+    from mhzoo._version import __version__
+
+    offline = _offline()
+    cache = hub_cache_dir(cache_dir)
+    ref = f"hf-hub:{repo_id}" + (f"@{revision}" if revision else "")
+    try:
+        path = hf_hub_download(
+            repo_id, filename, revision=revision, cache_dir=str(cache),
+            library_name="mhzoo", library_version=__version__,
+            endpoint=os.environ.get("HF_ENDPOINT") or None, local_files_only=offline,
+            force_download=force_download)
+    except RepositoryNotFoundError:
+        raise ValueError(f"Hub repo {repo_id!r} not found (or private: log in with "
+                         "`hf auth login` / set HF_TOKEN)") from None
+    except RevisionNotFoundError:
+        raise ValueError(f"revision {revision!r} not found in Hub repo {repo_id!r}") from None
+    except LocalEntryNotFoundError:
+        why = ("HF_HUB_OFFLINE is set" if offline else
+               f"the Hub ({os.environ.get('HF_ENDPOINT') or 'https://huggingface.co'}) cannot "
+               "be reached")
+        raise ValueError(
+            f"{filename} of {ref} is not in the cache {cache} and {why}. Fixes: go online once "
+            "(unset HF_HUB_OFFLINE) to fill the cache; point HF_HUB_CACHE / cache_dir at a "
+            "cache that has it; or download the repo elsewhere (`hf download "
+            f"{repo_id}`) and pass weights=<local folder>") from None
+    except RemoteEntryNotFoundError:
+        raise ValueError(f"{filename} not found in Hub repo {repo_id!r}"
+                         + (f" at revision {revision!r}" if revision else "")) from None
+    except OSError as exc:  # network errors and other I/O problems
+        raise ValueError(f"cannot download {filename} of {ref}: "
+                         f"{' '.join(str(exc).split())[:200]}") from None
+    verify_file(path, sha256=sha256, label=f"{filename} of {ref}")
+    return Path(path)
+
+
+def _snapshot_commit(path: Path) -> str:
+    return path.parent.name if _HEX40.match(path.parent.name) else "local"
+
+
+def open_hub(weights: str, *, model: str | None = None, width: float | None = None,
+             cache_dir: str | os.PathLike | None = None, sha256: str | None = None,
+             force_download: bool = False) -> WeightSource:
+    """Resolve ``"hf-hub:org/repo[@revision]"`` to a local :class:`WeightSource`.
+
+    Args:
+        weights: the Hub reference.
+        model: the model being built (checked against the checkpoint).
+        width: requested width.
+        cache_dir: huggingface_hub cache folder (default: HF_HUB_CACHE / HF_HOME / ~/.cache).
+        sha256: pinned sha256 of ``model.safetensors`` (registry entries pin it).
+        force_download: download again even if cached.
+    """
+    repo, rev = parse_hub_id(weights)
+    cfg_path = download(repo, CONFIG_NAME, revision=rev, cache_dir=cache_dir,
+                        force_download=force_download)
+    try:
+        cfg = json.loads(cfg_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"malformed config.json in {weights}: {exc}") from None
+    wpath = download(repo, WEIGHTS_NAME, revision=rev, cache_dir=cache_dir, sha256=sha256,
+                     force_download=force_download)
+    if isinstance(cfg, dict) and cfg.get("format") == "mhzoo":
+        if wpath.parent != cfg_path.parent:
+            raise ValueError(f"{weights}: config.json and {WEIGHTS_NAME} resolved to different "
+                             "snapshots; pin a revision (hf-hub:org/repo@<commit>)")
+        return open_local(wpath.parent, model=model, width=width, origin=weights)
+    if isinstance(cfg, dict) and "architecture" in cfg and "pretrained_cfg" in cfg:
+        return _open_timm(wpath, weights, model=model, width=width)
+    raise ValueError(f"{weights} is neither an mhzoo checkpoint nor a timm one (config.json "
+                     "has no 'format': 'mhzoo' / timm 'architecture')")
+
+
+def _open_timm(wpath: Path, weights: str, *, model: str | None, width: float | None
+               ) -> WeightSource:
+    """Convert a timm Hub snapshot once into mhzoo's cache and open it."""
+    from mhzoo.weights.convert_timm import convert_timm
+    from mhzoo.weights.fit import write_converted
+
+    blob = Path(os.path.realpath(wpath)).name
+    key = re.sub(r"[^\w.-]+", "--", weights.removeprefix("hf-hub:"))
+    out = converted_cache_dir() / f"timm--{key}--{blob[:16]}"
+    if not (out / WEIGHTS_NAME).is_file():
+        out.parent.mkdir(parents=True, exist_ok=True)
+        conv = convert_timm(wpath.parent, origin=weights)
+        write_converted(conv, out)
+    return open_local(out, model=model, width=width, origin=weights)
+
+
+# ----------------------------------------------------------------------------- publishing
+def push_to_hub(model: Any, repo_id: str, *, revision: str | None = None,
+                private: bool | None = None, token: str | None = None,
+                commit_message: str = "Upload mhzoo checkpoint",
+                label_names: list[str] | None = None,
+                pretrained_cfg: dict[str, Any] | None = None, benchmarks: Any = None,
+                create_repo: bool = True, api: Any = None) -> Any:
+    """Publish ``model`` to the Hub: ``model.safetensors`` + ``config.json`` + ``README.md``.
+
+    Args:
+        model: a model built by :func:`mhzoo.build` (either framework).
+        repo_id: ``"org/name"``.
+        revision: branch to commit to (default: main).
+        private: create the repo private.
+        token: Hub token (default: the logged-in one / HF_TOKEN).
+        commit_message: commit message.
+        label_names: class names for ``config.json``.
+        pretrained_cfg: extra preprocessing facts (interpolation, crop_pct, license ...).
+        benchmarks: benchmark rows for the model card (markdown, list of dicts, or dict).
+        create_repo: create the repo if missing.
+        api: a ``huggingface_hub.HfApi`` (default: one on ``HF_ENDPOINT``).
+
+    Returns:
+        What ``HfApi.upload_folder`` returns (the commit info).
+    """
+    from mhzoo.weights.checkpoint import save_pretrained
+
+    if not isinstance(repo_id, str) or not _REPO_RE.match(repo_id):
+        raise ValueError(f"repo_id must look like 'org/name', got {repo_id!r}")
+    if api is None:
+        from huggingface_hub import HfApi
+
+        from mhzoo._version import __version__
+
+        api = HfApi(endpoint=os.environ.get("HF_ENDPOINT") or None, token=token,
+                    library_name="mhzoo", library_version=__version__)
+    with tempfile.TemporaryDirectory(prefix="mhzoo-push-") as tmp:
+        folder = Path(tmp) / "checkpoint"
+        save_pretrained(model, folder, label_names=label_names, pretrained_cfg=pretrained_cfg,
+                        model_card=False)
+        cfg = json.loads((folder / CONFIG_NAME).read_text())
+        from mhzoo.weights.card import model_card
+
+        (folder / "README.md").write_text(model_card(model, cfg, benchmarks=benchmarks,
+                                                     repo_id=repo_id))
+        if create_repo:
+            api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
+        return api.upload_folder(folder_path=str(folder), repo_id=repo_id, repo_type="model",
+                                 revision=revision, commit_message=commit_message)

@@ -1,0 +1,113 @@
+"""Pretrained registry: real upstream sources, explicit errors, never silent random weights."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import mhzoo
+from mhzoo.cli import main
+from mhzoo.weights import get_pretrained, list_pretrained
+
+
+def test_registry_points_to_real_upstream_sources():
+    names = list_pretrained()
+    assert "mobilenet_v3_large_100.keras_in1k" in names
+    assert "mobilenet_v3_large_minimalistic_100.tf_in1k" in names
+    k = get_pretrained("mobilenet_v3_large_075.keras_in1k")
+    assert k.url == ("https://storage.googleapis.com/tensorflow/keras-applications/mobilenet_v3/"
+                     "weights_mobilenet_v3_large_224_0.75_float.h5")
+    assert k.preprocessing.mean == (127.5,)  # keras: [-1, 1]
+    t = get_pretrained("mobilenet_v2_100.ra_in1k")
+    assert t.hf_hub_id == "timm/mobilenetv2_100.ra_in1k" and t.interpolation == "bicubic"
+    assert t.preprocessing.mean == pytest.approx((123.675, 116.28, 103.53))
+    assert all(get_pretrained(n).url or get_pretrained(n).hf_hub_id for n in names)
+
+
+@pytest.mark.parametrize("model", ["multi_max", "multi_avg"])
+def test_multi_imagenet_says_no_public_weights(model):
+    with pytest.raises(ValueError) as err:
+        mhzoo.build(model, weights="imagenet")
+    msg = str(err.value)
+    assert "no public" in msg and "will not load random weights" in msg
+    assert f"mhzoo convert --from tf-model-garden CKPT --model {model}" in msg
+
+
+def test_unknown_tag_and_mismatches():
+    with pytest.raises(ValueError, match=r"unknown pretrained tag 'mobilenet_v3_large_100.in22k'"
+                                         r".*did you mean"):
+        mhzoo.build("mobilenet_v3_large", weights="mobilenet_v3_large.in22k")
+    with pytest.raises(ValueError, match="is for mobilenet_v2, not multi_max"):
+        mhzoo.build("multi_max", weights="mobilenet_v2_100.ra_in1k")
+    with pytest.raises(ValueError, match=r"no ImageNet weights for mobilenet_v3_large at width "
+                                         r"0.6 \(published widths: 0.75, 1\)"):
+        mhzoo.build("mobilenet_v3_large", 0.6, weights="imagenet")
+    with pytest.raises(ValueError, match="neither a path"):
+        mhzoo.build("mobilenet_v2", weights="imagenet21k")
+
+
+def test_imagenet_offline_without_cache_is_explicit(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ValueError, match=r"mobilenet_v2_100.keras_in1k is not in the mhzoo cache"
+                                         r".*mhzoo convert --from keras FILE"):
+        mhzoo.build("mobilenet_v2", weights="imagenet")
+
+
+def test_model_garden_tag_explains_manual_fetch():
+    with pytest.raises(ValueError, match=r"gs://tf_model_garden/vision/mobilenet/"
+                                         r"v3.5multiavg_seg_float/.*mhzoo convert"):
+        mhzoo.build("multi_avg_seg", weights="imagenet", include_top=False)
+
+
+@pytest.mark.parametrize("args", [
+    ["--from", "timm", "/nonexistent/dir", "-o", "OUT"],
+    ["--from", "tf-model-garden", "X", "--model", "resnet50", "-o", "OUT"],
+    ["--from", "keras", "/nonexistent.h5", "--model", "mobilenet_v2", "-o", "OUT"],
+    ["--from", "tf-model-garden", "X", "-o", "OUT"],
+    ["--from", "timm", "X", "--width", "-1", "-o", "OUT"],
+])
+def test_cli_bad_inputs_exit_2_one_line(tmp_path, args):
+    args = [a.replace("OUT", str(tmp_path / "out")) for a in args]
+    res = CliRunner().invoke(main, ["convert", *args])
+    assert res.exit_code == 2, res.output
+    assert res.stderr.startswith("Error: ") and res.stderr.count("\n") == 1
+    assert "Traceback" not in res.output
+
+
+def test_cli_refuses_existing_output(tmp_path):
+    (tmp_path / "out").mkdir()
+    res = CliRunner().invoke(main, ["convert", "--from", "timm", "x", "-o",
+                                    str(tmp_path / "out")])
+    assert res.exit_code == 2 and "output exists" in res.stderr and "--force" in res.stderr
+
+
+def test_keras_tag_downloads_converts_once_and_loads(tmp_path, local_hub, monkeypatch):
+    """A keras-source tag: keras.utils.get_file download (here from the loopback server),
+    conversion into mhzoo's cache on first use, offline reuse afterwards."""
+    import tf_keras
+
+    from mhzoo.variables import named_weights
+    from mhzoo.weights import PretrainedTag, convert, read_safetensors, register_pretrained
+    from mhzoo.weights.pretrained import _REGISTRY
+
+    src = tf_keras.applications.MobileNetV3Small(input_shape=(64, 64, 3), weights=None)
+    src.save_weights(str(tmp_path / "w.h5"))
+    local_hub.files["w.h5"] = (tmp_path / "w.h5").read_bytes()
+    tag = register_pretrained(PretrainedTag("mobilenet_v3_small", 1.0, "test_keras", "keras",
+                                            url=f"{local_hub.url}/files/w.h5"))
+    try:
+        model = mhzoo.build("mobilenet_v3_small", input_shape=(64, 64, 3),
+                            weights="mobilenet_v3_small.test_keras", framework="tf_keras")
+        ref = read_safetensors(convert("keras", src, tmp_path / "ref",
+                                       model="mobilenet_v3_small") / "model.safetensors")
+        got = named_weights(model)
+        bad = [k for k in ref if not np.array_equal(got[k], ref[k])]
+        assert not bad, bad[:5]
+        assert model.pretrained_cfg["pretrained_cfg"]["tag"] == "mobilenet_v3_small_100.test_keras"
+        local_hub.stop()
+        monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+        mhzoo.build("mobilenet_v3_small", weights="mobilenet_v3_small.test_keras",
+                    framework="tf_keras")
+    finally:
+        _REGISTRY.pop(tag.name, None)
