@@ -1,0 +1,344 @@
+"""Benchmark sweeps on this machine: models x targets -> rows in the results store.
+
+A sweep builds each model once (from its spec, batch 1), exports it once per quant mode the
+targets need, times it per target and commits each (model, target) row as soon as it is
+measured. Rows already in the store for this machine are skipped, so a killed sweep resumes
+where it stopped.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mhzoo.benchmarks.importers import fmt_width
+from mhzoo.benchmarks.runner import RunConfig, machine_id, machine_info, measure_tflite
+from mhzoo.benchmarks.store import LatencyRecord, LatencyStore, arch_hash, file_hash
+from mhzoo.benchmarks.targets import Target, parse_targets
+
+from mhzoo.spec import ArchSpec
+
+__all__ = ["BenchResult", "ModelRef", "bench", "bench_adb", "default_cache_dir",
+           "default_db_path", "import_benchmark_output", "parse_model_ref", "row_key",
+           "tflite_path"]
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """A model named on the command line: ``NAME[@WIDTH]``, ``SPEC.json[@WIDTH]`` or a .tflite."""
+
+    name: str
+    width: float
+    spec: ArchSpec | None = None
+    tflite: Path | None = None
+
+    @property
+    def label(self) -> str:
+        """``multi_max@1.0`` style label (the file name for a .tflite)."""
+        if self.tflite is not None:
+            return self.tflite.name
+        return f"{self.name}@{fmt_width(self.width)}"
+
+
+def parse_model_ref(text: str) -> ModelRef:
+    """``"multi_max@0.75"`` -> ModelRef; ``ValueError`` for unknown names, bad widths and
+    missing files."""
+    from mhzoo.builder import resolve_spec
+    from mhzoo.widths import check_width
+
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError("empty model name")
+    text = text.strip()
+    if text.lower().endswith(".tflite"):
+        p = Path(text)
+        if not p.is_file():
+            raise FileNotFoundError(f"model file not found: {p}")
+        return ModelRef(name=p.stem, width=0.0, tflite=p)
+    name, sep, w = text.rpartition("@")
+    if not sep:
+        name, w = text, "1.0"
+    try:
+        width = float(w)
+    except ValueError:
+        raise ValueError(f"bad width in {text!r}: {w!r} is not a number (use NAME@0.75)"
+                         ) from None
+    width = check_width(width)
+    spec = resolve_spec(name)
+    label = spec.name if (name.endswith(".json") or os.sep in name) else name
+    return ModelRef(name=label, width=width, spec=spec)
+
+
+def default_cache_dir() -> Path:
+    """``$MHZOO_HOME`` or ``~/.cache/mhzoo``."""
+    return Path(os.environ.get("MHZOO_HOME") or Path.home() / ".cache" / "mhzoo")
+
+
+def default_db_path() -> Path:
+    """The default results database, ``<cache dir>/latency.sqlite``."""
+    return default_cache_dir() / "latency.sqlite"
+
+
+def row_key(ref: ModelRef, input_size: int = 224, num_classes: int = 1000) -> tuple[str, float]:
+    """(architecture hash, width) of a model reference."""
+    if ref.tflite is not None:
+        return file_hash(ref.tflite), 0.0
+    assert ref.spec is not None
+    return arch_hash(ref.spec, input_size, num_classes), ref.width
+
+
+@dataclass
+class BenchResult:
+    """A row of a sweep and whether it came from the store (``cached``)."""
+
+    model: ModelRef
+    target: Target
+    record: LatencyRecord
+    cached: bool
+
+
+def _progress(total: int, enabled: bool, desc: str) -> Any:
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit="run", file=sys.stderr, disable=not enabled,
+                leave=False, dynamic_ncols=True)
+
+
+def _build(ref: ModelRef, input_size: int) -> Any:
+    from mhzoo.benchmarks.exporting import captured_output
+
+    import mhzoo
+
+    with captured_output():
+        return mhzoo.build(ref.spec, ref.width, input_shape=(input_size, input_size, 3),
+                           batch_size=1, name=f"{ref.name}_{round(ref.width * 100):03d}")
+
+
+def tflite_path(workdir: Path, ref: ModelRef, quant: str, input_size: int, key: str) -> Path:
+    """Where the sweep keeps the export of ``ref`` in ``quant`` (named by architecture hash)."""
+    digest = key.split(":", 1)[-1][:10]
+    return workdir / f"{ref.name}_{round(ref.width * 100):03d}_{input_size}_{quant}_{digest}.tflite"
+
+
+def bench(models: Sequence[str | ModelRef], targets: str | Sequence[str | Target], *,
+          db: str | os.PathLike | LatencyStore | None = None, config: RunConfig | None = None,
+          input_size: int = 224, workdir: str | os.PathLike | None = None, force: bool = False,
+          progress: bool = True,
+          on_result: Callable[[BenchResult], None] | None = None) -> list[BenchResult]:
+    """Measure ``models`` on local ``targets`` and store each row as soon as it is measured.
+
+    Args:
+        models: ``"multi_max@1.0"``-style names, spec JSON paths or .tflite files (a .tflite
+            runs as it is on every target: the target's quant mode is not applied).
+        targets: target names (``"cpu_fp32,cpu_int8"``) or :class:`Target` objects; local only.
+        db: results database path or open store (default :func:`default_db_path`).
+        config: timing budget per row.
+        input_size: square input resolution of the built models.
+        workdir: where exported .tflite files are kept (default ``<cache dir>/tflite``).
+        force: measure again and replace rows that are already stored.
+        progress: show a progress bar on stderr.
+        on_result: called with each row as it is finished (or found in the store).
+    """
+    refs = [m if isinstance(m, ModelRef) else parse_model_ref(m) for m in models]
+    if not refs:
+        raise ValueError("no models given")
+    tlist = parse_targets(targets) if isinstance(targets, str) else parse_targets(
+        [t.name if isinstance(t, Target) else t for t in targets])
+    for t in tlist:
+        if not t.is_local:
+            raise ValueError(f"target {t.name!r} runs on an Android phone; use `mhzoo bench "
+                             "--adb` (or import its benchmark_model output)")
+    if isinstance(input_size, bool) or not isinstance(input_size, int) or input_size < 32:
+        raise ValueError(f"input size must be an integer >= 32, got {input_size!r}")
+    cfg = config or RunConfig()
+    wd = Path(workdir) if workdir is not None else default_cache_dir() / "tflite"
+    own_store = not isinstance(db, LatencyStore)
+    if own_store:
+        dbp = Path(db) if db is not None else default_db_path()
+        if db is None:
+            dbp.parent.mkdir(parents=True, exist_ok=True)
+        store = LatencyStore(dbp)
+    else:
+        store = db  # type: ignore[assignment]
+    machine = machine_id()
+    minfo = machine_info()
+    results: list[BenchResult] = []
+    bar = _progress(len(refs) * len(tlist), progress, "bench")
+    try:
+        for ref in refs:
+            key, width = row_key(ref, input_size)
+            pending = []
+            for t in tlist:
+                rec = None if force else store.get(key, width, t.name, machine)
+                if rec is not None:
+                    res = BenchResult(ref, t, rec, cached=True)
+                    results.append(res)
+                    bar.update(1)
+                    if on_result:
+                        on_result(res)
+                else:
+                    pending.append(t)
+            if not pending:
+                continue
+            files: dict[str, Path] = {}
+            keras_model = None
+            for t in pending:
+                bar.set_postfix_str(f"{ref.label} {t.name}")
+                if ref.tflite is not None:
+                    path = ref.tflite
+                else:
+                    path = files.get(t.quant)
+                    if path is None:
+                        path = tflite_path(wd, ref, t.quant, input_size, key)
+                        if not path.is_file():
+                            if keras_model is None:
+                                keras_model = _build(ref, input_size)
+                            from mhzoo.benchmarks.exporting import export_tflite
+
+                            export_tflite(keras_model, path, t.quant)
+                        files[t.quant] = path
+                lat = measure_tflite(path, t, config=cfg)
+                st = lat.stats
+                rec = LatencyRecord(
+                    arch_hash=key, width=width, target=t.name, machine=machine,
+                    model=ref.name, median_ms=float(st["median_ms"]), samples_ms=lat.samples_ms,
+                    p10_ms=float(st["p10_ms"]), p90_ms=float(st["p90_ms"]),
+                    mean_ms=float(st["mean_ms"]), supported=True,
+                    input_size=None if ref.tflite is not None else input_size,
+                    source="litert", created_at=time.time(),
+                    info={"machine_info": minfo, "target": t.to_dict(),
+                          "threads": lat.threads, "delegate": lat.delegate,
+                          "pinned_cpus": lat.pinned_cpus, "config": lat.config,
+                          "warmup_ms": lat.warmup_ms, "n_outliers": st["n_outliers"],
+                          "tflite": str(path), "tflite_bytes": path.stat().st_size})
+                store.put(rec, replace=force)
+                res = BenchResult(ref, t, rec, cached=False)
+                results.append(res)
+                bar.update(1)
+                if on_result:
+                    on_result(res)
+            if keras_model is not None:
+                del keras_model
+                from mhzoo.builder import get_keras
+
+                get_keras("keras").backend.clear_session()
+                gc.collect()
+    finally:
+        bar.close()
+        if own_store:
+            store.close()
+    return results
+
+
+def _record_from_benchmark_model(ref: ModelRef, target: Target, key: str, width: float,
+                                 machine: str, result: Any, input_size: int | None,
+                                 source: str, extra: dict[str, Any]) -> LatencyRecord:
+    from dataclasses import asdict
+
+    fully = result.fully_delegated
+    supported = not (target.delegate in ("gpu", "hexagon", "nnapi") and fully is False)
+    return LatencyRecord(
+        arch_hash=key, width=width, target=target.name, machine=machine, model=ref.name,
+        median_ms=result.avg_ms, samples_ms=[], p10_ms=None, p90_ms=None,
+        mean_ms=result.avg_ms, supported=supported, input_size=input_size, source=source,
+        created_at=time.time(),
+        info={"statistic": "avg (benchmark_model prints no median)", "target": target.to_dict(),
+              "benchmark_model": asdict(result), **extra})
+
+
+def import_benchmark_output(model: str | ModelRef, target: str | Target,
+                            output: str | os.PathLike, *, machine: str,
+                            db: str | os.PathLike | LatencyStore | None = None,
+                            input_size: int = 224, force: bool = False) -> BenchResult:
+    """Store the result of a ``benchmark_model`` run done elsewhere (a saved log).
+
+    A delegate target whose log says the graph was only partially delegated is stored as
+    unsupported (Table 1's "x"), its average kept in ``info``.
+    """
+    from mhzoo.benchmarks.importers import read_benchmark_model_output
+    from mhzoo.benchmarks.targets import get_target
+
+    ref = model if isinstance(model, ModelRef) else parse_model_ref(model)
+    t = get_target(target)
+    if not machine or not machine.strip():
+        raise ValueError("say which device the log comes from with --machine, e.g. 'Pixel 4'")
+    result = read_benchmark_model_output(output)
+    key, width = row_key(ref, input_size)
+    rec = _record_from_benchmark_model(ref, t, key, width, machine.strip(), result,
+                                       None if ref.tflite else input_size,
+                                       "import:benchmark_model", {"log_file": str(output)})
+    own = not isinstance(db, LatencyStore)
+    store = LatencyStore(db if db is not None else default_db_path()) if own else db
+    try:
+        written = store.put(rec, replace=force)  # type: ignore[union-attr]
+        if not written:
+            raise ValueError(f"{ref.label} on {t.name} for {machine} is already stored; use "
+                             "--force to replace it")
+    finally:
+        if own:
+            store.close()  # type: ignore[union-attr]
+    return BenchResult(ref, t, rec, cached=False)
+
+
+def bench_adb(models: Sequence[str | ModelRef], targets: str | Sequence[str | Target],
+              device: Any, *, db: str | os.PathLike | LatencyStore | None = None,
+              input_size: int = 224, workdir: str | os.PathLike | None = None,
+              force: bool = False, progress: bool = True, num_runs: int = 50,
+              on_result: Callable[[BenchResult], None] | None = None) -> list[BenchResult]:
+    """Like :func:`bench`, on an Android phone (``device`` from :func:`mhzoo.benchmarks.adb.
+    connect`) with ``benchmark_model``; the latency is its average."""
+    from mhzoo.benchmarks.exporting import export_tflite
+
+    refs = [m if isinstance(m, ModelRef) else parse_model_ref(m) for m in models]
+    tlist = parse_targets(targets) if isinstance(targets, str) else parse_targets(
+        [t.name if isinstance(t, Target) else t for t in targets])
+    for t in tlist:
+        if t.runtime != "adb":
+            raise ValueError(f"target {t.name!r} runs on this machine, not on a phone; phone "
+                             "targets: cpu_float, cpu_uint8, gpu, dsp, edgetpu, nnapi")
+    device.check_binary()
+    machine = device.machine_id()
+    dinfo = device.info()
+    wd = Path(workdir) if workdir is not None else default_cache_dir() / "tflite"
+    own = not isinstance(db, LatencyStore)
+    store = LatencyStore(db if db is not None else default_db_path()) if own else db
+    results: list[BenchResult] = []
+    bar = _progress(len(refs) * len(tlist), progress, "bench (adb)")
+    try:
+        for ref in refs:
+            key, width = row_key(ref, input_size)
+            keras_model = None
+            for t in tlist:
+                rec = None if force else store.get(key, width, t.name, machine)
+                if rec is None:
+                    bar.set_postfix_str(f"{ref.label} {t.name}")
+                    path = ref.tflite
+                    if path is None:
+                        path = tflite_path(wd, ref, t.quant, input_size, key)
+                        if not path.is_file():
+                            if keras_model is None:
+                                keras_model = _build(ref, input_size)
+                            export_tflite(keras_model, path, t.quant)
+                    result, log = device.run_benchmark(path, t, num_runs=num_runs)
+                    rec = _record_from_benchmark_model(
+                        ref, t, key, width, machine, result,
+                        None if ref.tflite else input_size, "adb",
+                        {"device": dinfo, "log_tail": log[-2000:]})
+                    store.put(rec, replace=force)
+                    res = BenchResult(ref, t, rec, cached=False)
+                else:
+                    res = BenchResult(ref, t, rec, cached=True)
+                results.append(res)
+                bar.update(1)
+                if on_result:
+                    on_result(res)
+    finally:
+        bar.close()
+        if own:
+            store.close()
+    return results

@@ -1,0 +1,144 @@
+"""``mhzoo quickstart``: the paper's comparison on this machine's CPU, end to end.
+
+Builds Multi-AVG, Multi-MAX and the Table-1 baselines, exports each as float32 and int8,
+times them on the local CPU targets (MobileNetV1 1.0 is the MN-Norm reference, as in the
+paper), prints the Table-1 style table and writes it (md/csv/json) with Figures 1, 2 and 5.
+Everything lands in one folder; the SQLite store and the exported files there make a rerun
+resume where a killed run stopped, and every output file is written atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mhzoo.benchmarks.bench import bench, parse_model_ref
+from mhzoo.benchmarks.block_latency import BlockProfile, profile_blocks
+from mhzoo.benchmarks.plots import plot_block_shares, plot_latency_per_target, plot_mn_norm
+from mhzoo.benchmarks.report import Report, build_report, render, table_from_records
+from mhzoo.benchmarks.runner import RunConfig, machine_id, machine_info
+from mhzoo.benchmarks.store import LatencyStore
+from mhzoo.benchmarks.targets import parse_targets
+
+from mhzoo.atomic import atomic_write_text
+
+__all__ = ["QUICKSTART_MODELS", "QUICKSTART_TARGETS", "QuickstartResult", "run_quickstart"]
+
+#: Multi-AVG, Multi-MAX and the baselines of the paper's Table 1.
+QUICKSTART_MODELS = ("multi_avg", "multi_max", "mobilenet_v1", "mobilenet_v2",
+                     "mobilenet_v3_large", "mobilenet_v3_large_minimalistic",
+                     "proxylessnas_mobile", "mobilenet_edgetpu")
+#: The paper's two CPU columns, on this machine: float32 and integer-only, one thread.
+QUICKSTART_TARGETS = ("cpu_fp32", "cpu_int8")
+#: Figure 2 of the paper profiles MobileNetV3 Large minimalistic.
+BLOCK_MODEL = "mobilenet_v3_large_minimalistic"
+REFERENCE = "mobilenet_v1"
+
+
+@dataclass
+class QuickstartResult:
+    """What the quickstart produced."""
+
+    report: Report
+    files: dict[str, Path]
+    wall_s: float
+    block_profiles: list[BlockProfile] = field(default_factory=list)
+
+
+def _load_profile(path: Path) -> BlockProfile | None:
+    try:
+        d = json.loads(path.read_text())
+        return BlockProfile(model=d["model"], width=d["width"], target=d["target"],
+                            labels=d["labels"], cumulative_ms=d["cumulative_ms"],
+                            block_ms=d["block_ms"], raw_block_ms=d["raw_block_ms"],
+                            total_ms=d["total_ms"], passes=d["passes"], notes=d["notes"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def run_quickstart(out_dir: str | os.PathLike = "mhzoo-quickstart", *,
+                   models: Sequence[str] | None = None,
+                   targets: Sequence[str] | str = QUICKSTART_TARGETS, width: float = 1.0,
+                   input_size: int = 224, reference: str = REFERENCE,
+                   block_model: str | None = BLOCK_MODEL, config: RunConfig | None = None,
+                   block_passes: int = 3, progress: bool = True,
+                   echo: Callable[[str], None] = print) -> QuickstartResult:
+    """Run the quickstart; returns the report and the written files.
+
+    Args:
+        out_dir: output folder (created; its parent must exist). Reused on a rerun.
+        models: registry names (default :data:`QUICKSTART_MODELS`), all at ``width``.
+        targets: local targets (default cpu_fp32 and cpu_int8).
+        width: width multiplier of the models.
+        input_size: square input resolution.
+        reference: MN-Norm reference model, measured at width 1.0 (added if not listed).
+        block_model: model of the per-block latency plot (None: skip Figure 2).
+        config: timing budget per (model, target).
+        block_passes: interleaved timing passes of the block profile.
+        progress: progress bars on stderr.
+        echo: where progress messages and the table go.
+    """
+    start = time.perf_counter()
+    out = Path(out_dir)
+    parent = out.parent if str(out.parent) else Path(".")
+    if not parent.is_dir():
+        raise ValueError(f"output folder's parent does not exist: {parent}")
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"output path exists and is not a folder: {out}")
+    tlist = parse_targets(targets) if isinstance(targets, str) else parse_targets(list(targets))
+    for t in tlist:
+        if not t.is_local:
+            raise ValueError(f"target {t.name!r} runs on a phone; quickstart uses this machine")
+    names = list(models) if models is not None else list(QUICKSTART_MODELS)
+    refs = [parse_model_ref(f"{m}@{width}") for m in names]
+    ref_ref = parse_model_ref(f"{reference}@1.0")
+    if all((r.name, r.width) != (ref_ref.name, ref_ref.width) for r in refs):
+        refs.append(ref_ref)
+    if block_model is not None:
+        parse_model_ref(block_model)  # fail early on a bad name
+    out.mkdir(exist_ok=True)
+    (out / "models").mkdir(exist_ok=True)
+    cfg = config or RunConfig(min_runs=20, min_time_s=1.0, max_time_s=5.0)
+    echo(f"mhzoo quickstart: {len(refs)} models x {len(tlist)} targets "
+         f"({', '.join(t.name for t in tlist)}) on {machine_id()}; results in {out}/")
+    files: dict[str, Path] = {}
+    with LatencyStore(out / "results.sqlite") as store:
+        bench(refs, [t.name for t in tlist], db=store, config=cfg, input_size=input_size,
+              workdir=out / "models", progress=progress)
+        records = store.records(machine=machine_id())
+    files["results"] = out / "results.sqlite"
+    table = table_from_records(records, [t.name for t in tlist],
+                               models=[(r.name, r.width) for r in refs], input_size=input_size)
+    report = build_report(table, reference=f"{ref_ref.name}@1.0")
+    report.notes.append(f"measured on {machine_id()}: LiteRT, batch 1, median of timed runs, "
+                        f"input {input_size}x{input_size}; accuracy = the paper's Table 1 where "
+                        "the model and width match")
+    for fmt, name in (("md", "table.md"), ("csv", "table.csv"), ("json", "table.json")):
+        files[f"table_{fmt}"] = atomic_write_text(out / name, render(report, fmt))
+    files["fig1"] = plot_mn_norm(report, out / "fig1_accuracy_vs_mn_norm.png",
+                                 title="Accuracy vs MN-Norm on this machine's CPU targets")
+    files["fig5"] = plot_latency_per_target(report, out / "fig5_accuracy_vs_latency.png")
+    profiles: list[BlockProfile] = []
+    if block_model is not None:
+        bdir = out / "blocks"
+        bdir.mkdir(exist_ok=True)
+        for t in tlist:
+            jpath = bdir / f"{block_model}_{round(width * 100):03d}_{t.name}.json"
+            prof = _load_profile(jpath)
+            if prof is None or prof.target != t.name:
+                prof = profile_blocks(block_model, width, t, input_size=input_size,
+                                      passes=block_passes, workdir=bdir, progress=progress)
+                atomic_write_text(jpath, json.dumps(prof.to_dict(), indent=1))
+            profiles.append(prof)
+        files["fig2"] = plot_block_shares(profiles, out / "fig2_block_latency_share.png")
+    atomic_write_text(out / "machine.json", json.dumps(machine_info(), indent=1))
+    files["machine"] = out / "machine.json"
+    wall = time.perf_counter() - start
+    echo(render(report, "md", title="MN-Norm table (this machine)"))
+    echo("wrote: " + ", ".join(str(p) for p in files.values()))
+    echo(f"quickstart finished in {wall:.0f} s")
+    return QuickstartResult(report=report, files=files, wall_s=wall, block_profiles=profiles)

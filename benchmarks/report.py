@@ -1,0 +1,299 @@
+"""Table-1 style reports: model, width, accuracy, params, MAdds, ms per target, MN-Norm avg/max.
+
+Rendered as markdown (``×`` = unsupported, best value per column in bold, as in the paper),
+as CSV in the layout of ``paper_table1_pixel4.csv`` (empty cell = unsupported) and as JSON (a
+list of rows with ``model``, ``<target>_ms``, ``mn_norm_avg``, ``mn_norm_max``; ``null`` =
+unsupported).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from mhzoo.benchmarks.importers import LatencyRow, LatencyTable, fmt_width
+from mhzoo.benchmarks.mn_norm import mn_norm, normalization_factors
+
+__all__ = ["DATASETS", "DEFAULT_REFERENCE", "Report", "ReportRow", "build_report",
+           "paper_dataset", "parse_reference", "render", "table_from_records", "to_csv",
+           "to_json", "to_markdown"]
+
+#: The paper normalizes by MobileNetV1 (section 6.2); Table 1's footnote in the shared data
+#: says width 1.0.
+DEFAULT_REFERENCE = "mobilenet_v1@1.0"
+DATASETS = ("paper-pixel4",)
+FORMATS = ("md", "csv", "json")
+
+
+@dataclass
+class ReportRow:
+    """One line of the report."""
+
+    model: str
+    width: float | None
+    top1_accuracy_pct: float | None
+    params_m: float | None
+    madds_m: float | None
+    latency_ms: dict[str, float | None]
+    mn_norm_avg: float | None
+    mn_norm_max: float | None
+
+    @property
+    def label(self) -> str:
+        """``model@width`` (or ``model``)."""
+        return self.model if self.width is None else f"{self.model}@{fmt_width(self.width)}"
+
+
+@dataclass
+class Report:
+    """Rows plus how MN-Norm was computed."""
+
+    targets: list[str]
+    rows: list[ReportRow]
+    factors: dict[str, float] | None
+    weights: dict[str, float] | None = None
+    reference: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def parse_reference(text: str) -> tuple[str, float | None]:
+    """``"mobilenet_v1@1.0"`` -> ``("mobilenet_v1", 1.0)``; ``"mobilenet_v1"`` -> width None."""
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError("empty reference model name")
+    name, sep, w = text.strip().rpartition("@")
+    if not sep:
+        return text.strip(), None
+    try:
+        width = float(w)
+    except ValueError:
+        raise ValueError(f"bad width in reference {text!r}: {w!r} is not a number") from None
+    if not (math.isfinite(width) and width > 0):
+        raise ValueError(f"bad width in reference {text!r}")
+    return name, width
+
+
+def build_report(table: LatencyTable, *, reference: str | None = None,
+                 factors: Mapping[str, float] | None = None,
+                 weights: Mapping[str, float] | None = None,
+                 paper_mn_norm: Mapping[str, tuple[float | None, float | None]] | None = None,
+                 ) -> Report:
+    """MN-Norm for every row of ``table``.
+
+    Args:
+        table: latencies (ms) per model and target.
+        reference: ``MODEL[@WIDTH]`` row whose latencies are the normalization factors
+            (default ``mobilenet_v1@1.0``, the paper's choice); exclusive with ``factors``.
+        factors: explicit normalization factors per target (all targets of the table).
+        weights: optional per-target importance (section 5.2, case 2).
+        paper_mn_norm: ``label -> (avg, max)`` to print instead of computing (published
+            figures whose factors are unknown).
+    """
+    if reference is not None and factors is not None:
+        raise ValueError("give either a reference model or explicit normalization factors, "
+                         "not both")
+    notes: list[str] = []
+    c: dict[str, float] | None = None
+    ref_label = None
+    if paper_mn_norm is None:
+        if factors is not None:
+            unknown = [t for t in factors if t not in table.targets]
+            if unknown:
+                raise ValueError(f"normalization factor for unknown target(s) "
+                                 f"{', '.join(unknown)}; targets: {', '.join(table.targets)}")
+            missing = [t for t in table.targets if t not in factors]
+            if missing:
+                raise ValueError(f"no normalization factor for target(s) {', '.join(missing)}; "
+                                 "give one per target, e.g. --norm-factors "
+                                 + ",".join(f"{t}=MS" for t in table.targets))
+            c = {t: float(factors[t]) for t in table.targets}
+            normalization_factors(c)  # validates > 0
+            notes.append("MN-Norm factors (ms): "
+                         + ", ".join(f"{t}={v:g}" for t, v in c.items()))
+        else:
+            name, width = parse_reference(reference or DEFAULT_REFERENCE)
+            row = table.find(name, width)
+            c = normalization_factors({t: row.latency_ms.get(t) for t in table.targets})
+            ref_label = row.label
+            notes.append(f"MN-Norm reference: {row.label} (its latency on each target is the "
+                         "normalization factor, paper eq. 4-5)")
+        if weights:
+            notes.append("hardware weights: " + ", ".join(f"{t}={v:g}"
+                                                          for t, v in weights.items()))
+    rows: list[ReportRow] = []
+    for r in table.rows:
+        if paper_mn_norm is not None:
+            avg, mx = paper_mn_norm.get(r.label, (None, None))
+        else:
+            assert c is not None
+            m = mn_norm(r.latency_ms, c, weights)
+            avg, mx = m.avg, m.max
+        rows.append(ReportRow(model=r.model, width=r.width, top1_accuracy_pct=r.top1_accuracy_pct,
+                              params_m=r.params_m, madds_m=r.madds_m,
+                              latency_ms=dict(r.latency_ms), mn_norm_avg=avg, mn_norm_max=mx))
+    return Report(targets=list(table.targets), rows=rows, factors=c,
+                  weights=dict(weights) if weights else None, reference=ref_label, notes=notes)
+
+
+# ---------------------------------------------------------------------------- data sources
+
+def paper_dataset(name: str) -> tuple[LatencyTable, dict[str, tuple[float | None, float | None]]]:
+    """A published latency table and its printed MN-Norm columns.
+
+    ``"paper-pixel4"``: Table 1 of the paper (Pixel 4), from :mod:`mhzoo.paper`.
+    """
+    if name not in DATASETS:
+        raise ValueError(f"unknown dataset {name!r}; available: {', '.join(DATASETS)}")
+    from mhzoo.paper import PAPER_TARGETS, TABLE1
+
+    rows, printed = [], {}
+    for r in TABLE1:
+        row = LatencyRow(model=r.model, latency_ms=dict(r.latency_ms), width=r.width_multiplier,
+                         top1_accuracy_pct=r.top1_accuracy_pct, params_m=r.params_m,
+                         madds_m=r.madds_m)
+        rows.append(row)
+        printed[row.label] = (r.mn_norm_avg, r.mn_norm_max)
+    return LatencyTable(targets=list(PAPER_TARGETS), rows=rows), printed
+
+
+def table_from_records(records: Iterable[Any], targets: Sequence[str], *,
+                       models: Sequence[tuple[str, float]] | None = None,
+                       input_size: int = 224, with_counts: bool = True) -> LatencyTable:
+    """Latency table from stored rows (one machine): one row per (model, width).
+
+    Accuracy is the paper's Table 1 figure when the model and width match a published row;
+    params and MAdds come from :func:`mhzoo.profile` for registered models.
+    """
+    from mhzoo.paper import table1_row
+    from mhzoo.registry import list_models
+
+    by_model: dict[tuple[str, float], dict[str, float | None]] = {}
+    for rec in records:
+        if rec.target not in targets:
+            continue
+        k = (rec.model, float(rec.width))
+        by_model.setdefault(k, {})[rec.target] = rec.median_ms if rec.supported else None
+    order = list(models) if models is not None else list(by_model)
+    known = set(list_models())
+    rows = []
+    for name, width in order:
+        lat = by_model.get((name, float(width)))
+        if lat is None:
+            continue
+        acc = params = madds = None
+        if name in known and width > 0:
+            from mhzoo.registry import get_entry
+
+            entry = get_entry(name)
+            paper = table1_row(entry.paper_row, width) if entry.paper_row else None
+            acc = paper.top1_accuracy_pct if paper else None
+            if with_counts:
+                from mhzoo.profiler import profile
+
+                prof = profile(name, width, input_size)
+                params, madds = round(prof.params_m, 2), round(prof.madds_m)
+        rows.append(LatencyRow(model=name, width=width if width > 0 else None,
+                               latency_ms={t: lat.get(t) for t in targets},
+                               top1_accuracy_pct=acc, params_m=params, madds_m=madds))
+    if not rows:
+        raise ValueError("no stored results for these models and targets")
+    return LatencyTable(targets=list(targets), rows=rows)
+
+
+# ---------------------------------------------------------------------------- rendering
+
+def _fmt(v: float | None, digits: int = 2) -> str:
+    return "" if v is None else f"{v:.{digits}f}"
+
+
+def _csv_num(v: float | None) -> str:
+    return "" if v is None else f"{v:.6g}"
+
+
+def to_markdown(report: Report, title: str | None = None) -> str:
+    """Table-1 style markdown; best value per column in bold; ``×`` = unsupported."""
+    cols = ["Model", "wm", "Acc (%)", "Params (M)", "MAdds (M)",
+            *[f"{t} (ms)" for t in report.targets], "MN-Norm avg", "MN-Norm max"]
+    best: dict[str, float] = {}
+
+    def upd(col: str, v: float | None, higher: bool = False) -> None:
+        if v is None:
+            return
+        cur = best.get(col)
+        if cur is None or (v > cur if higher else v < cur):
+            best[col] = v
+
+    for r in report.rows:
+        upd("acc", r.top1_accuracy_pct, higher=True)
+        for t in report.targets:
+            upd(t, r.latency_ms.get(t))
+        upd("avg", r.mn_norm_avg)
+        upd("max", r.mn_norm_max)
+
+    def cell(col: str, v: float | None, digits: int = 2, missing: str = "") -> str:
+        if v is None:
+            return missing
+        s = _fmt(v, digits)
+        return f"**{s}**" if best.get(col) is not None and abs(best[col] - v) < 1e-12 else s
+
+    lines = []
+    if title:
+        lines += [f"### {title}", ""]
+    lines += ["| " + " | ".join(cols) + " |",
+              "|" + "|".join(["---"] + ["---:"] * (len(cols) - 1)) + "|"]
+    for r in report.rows:
+        cells = [r.model, "" if r.width is None else fmt_width(r.width),
+                 cell("acc", r.top1_accuracy_pct, 1),
+                 _fmt(r.params_m), "" if r.madds_m is None else f"{r.madds_m:.0f}",
+                 *[cell(t, r.latency_ms.get(t), 2, "×") for t in report.targets],
+                 cell("avg", r.mn_norm_avg, 2, "×"), cell("max", r.mn_norm_max, 2, "×")]
+        lines.append("| " + " | ".join(cells) + " |")
+    if report.notes:
+        lines.append("")
+        lines += [f"- {n}" for n in report.notes]
+    lines.append("- × = not supported on that target; lower latency and MN-Norm are better.")
+    return "\n".join(lines) + "\n"
+
+
+def _row_dict(report: Report, r: ReportRow) -> dict[str, Any]:
+    d: dict[str, Any] = {"model": r.model, "width_multiplier": r.width,
+                         "top1_accuracy_pct": r.top1_accuracy_pct, "params_m": r.params_m,
+                         "madds_m": r.madds_m}
+    for t in report.targets:
+        d[f"{t}_ms"] = r.latency_ms.get(t)
+    d["mn_norm_avg"] = r.mn_norm_avg
+    d["mn_norm_max"] = r.mn_norm_max
+    return d
+
+
+def to_csv(report: Report) -> str:
+    """CSV in the layout of ``paper_table1_pixel4.csv`` (empty cell = unsupported)."""
+    buf = io.StringIO()
+    header = ["model", "width_multiplier", "top1_accuracy_pct", "params_m", "madds_m",
+              *[f"{t}_ms" for t in report.targets], "mn_norm_avg", "mn_norm_max"]
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(header)
+    for r in report.rows:
+        d = _row_dict(report, r)
+        w.writerow([d["model"], *[_csv_num(d[h]) for h in header[1:]]])
+    return buf.getvalue()
+
+
+def to_json(report: Report) -> str:
+    """JSON list of rows; ``null`` = unsupported / unknown."""
+    return json.dumps([_row_dict(report, r) for r in report.rows], indent=1) + "\n"
+
+
+def render(report: Report, fmt: str = "md", title: str | None = None) -> str:
+    """``fmt`` is ``md``, ``csv`` or ``json``."""
+    if fmt == "md":
+        return to_markdown(report, title)
+    if fmt == "csv":
+        return to_csv(report)
+    if fmt == "json":
+        return to_json(report)
+    raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")

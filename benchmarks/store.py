@@ -1,0 +1,213 @@
+"""Results store: one SQLite file, one row per (architecture hash, width, target, machine).
+
+Each row keeps the raw samples and how they were taken. Every row is written in its own
+transaction (WAL journal), so a sweep killed at any point (even SIGKILL) leaves only finished
+rows; rerunning the sweep skips them (``has``) and inserts no duplicates (a UNIQUE key).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mhzoo.spec import ArchSpec
+
+__all__ = ["LatencyRecord", "LatencyStore", "arch_hash", "file_hash"]
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS latency (
+    arch_hash   TEXT NOT NULL,
+    width       REAL NOT NULL,
+    target      TEXT NOT NULL,
+    machine     TEXT NOT NULL,
+    model       TEXT NOT NULL,
+    input_size  INTEGER,
+    supported   INTEGER NOT NULL DEFAULT 1,
+    median_ms   REAL,
+    p10_ms      REAL,
+    p90_ms      REAL,
+    mean_ms     REAL,
+    n_samples   INTEGER NOT NULL DEFAULT 0,
+    samples_ms  TEXT NOT NULL DEFAULT '[]',
+    source      TEXT NOT NULL,
+    info        TEXT NOT NULL DEFAULT '{}',
+    created_at  REAL NOT NULL,
+    PRIMARY KEY (arch_hash, width, target, machine)
+);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+def arch_hash(spec: ArchSpec, input_size: int = 224, num_classes: int = 1000) -> str:
+    """Hash of what a latency depends on: the base architecture (blocks and width rules, not
+    its name or description), the input size and the classifier size."""
+    d = spec.to_dict()
+    d.pop("name", None)
+    d.pop("description", None)
+    payload = json.dumps({"spec": d, "input_size": input_size, "num_classes": num_classes},
+                         sort_keys=True, separators=(",", ":"))
+    return "spec:" + hashlib.sha256(payload.encode()).hexdigest()[:20]
+
+
+def file_hash(path: str | os.PathLike) -> str:
+    """Key of a prebuilt .tflite file: the hash of its bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return "file:" + h.hexdigest()[:20]
+
+
+@dataclass
+class LatencyRecord:
+    """One stored measurement (``median_ms`` is the latency; ``None`` when unsupported)."""
+
+    arch_hash: str
+    width: float
+    target: str
+    machine: str
+    model: str
+    median_ms: float | None
+    samples_ms: list[float] = field(default_factory=list)
+    p10_ms: float | None = None
+    p90_ms: float | None = None
+    mean_ms: float | None = None
+    supported: bool = True
+    input_size: int | None = None
+    source: str = "litert"
+    info: dict[str, Any] = field(default_factory=dict)
+    created_at: float = 0.0
+
+    @property
+    def key(self) -> tuple[str, float, str, str]:
+        """The store's unique key."""
+        return (self.arch_hash, float(self.width), self.target, self.machine)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {k: getattr(self, k) for k in (
+            "model", "width", "target", "machine", "arch_hash", "median_ms", "p10_ms", "p90_ms",
+            "mean_ms", "supported", "input_size", "source", "samples_ms", "info", "created_at")}
+
+
+class LatencyStore:
+    """A SQLite latency database; use as a context manager or call :meth:`close`."""
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+        if self.path.is_dir():
+            raise ValueError(f"results database path is a directory: {self.path}")
+        parent = self.path.parent if str(self.path.parent) else Path(".")
+        if not parent.is_dir():
+            raise ValueError(f"folder of the results database does not exist: {parent}")
+        try:
+            self._db = sqlite3.connect(str(self.path), timeout=30, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(_SCHEMA)
+            row = self._db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+            if row is None:
+                self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)",
+                                 (str(SCHEMA_VERSION),))
+            elif row[0] != str(SCHEMA_VERSION):
+                raise ValueError(f"{self.path}: results database schema {row[0]}, this mhzoo "
+                                 f"reads schema {SCHEMA_VERSION}")
+        except sqlite3.DatabaseError as exc:
+            raise ValueError(f"{self.path} is not a usable mhzoo results database ({exc})"
+                             ) from None
+
+    # ---------------------------------------------------------------- context manager
+    def __enter__(self) -> LatencyStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the connection."""
+        self._db.close()
+
+    # ---------------------------------------------------------------- queries
+    def has(self, arch_hash: str, width: float, target: str, machine: str) -> bool:
+        """True when a finished row exists for this key."""
+        return self._db.execute(
+            "SELECT 1 FROM latency WHERE arch_hash=? AND width=? AND target=? AND machine=?",
+            (arch_hash, float(width), target, machine)).fetchone() is not None
+
+    def get(self, arch_hash: str, width: float, target: str, machine: str
+            ) -> LatencyRecord | None:
+        """The row for this key, or ``None``."""
+        rows = list(self._select("WHERE arch_hash=? AND width=? AND target=? AND machine=?",
+                                 (arch_hash, float(width), target, machine)))
+        return rows[0] if rows else None
+
+    def records(self, *, machine: str | None = None, targets: Iterable[str] | None = None,
+                ) -> list[LatencyRecord]:
+        """All rows (optionally of one machine / some targets), oldest first."""
+        where, args = [], []
+        if machine is not None:
+            where.append("machine=?")
+            args.append(machine)
+        if targets is not None:
+            ts = list(targets)
+            where.append(f"target IN ({','.join('?' * len(ts))})")
+            args.extend(ts)
+        clause = ("WHERE " + " AND ".join(where)) if where else ""
+        return list(self._select(clause + " ORDER BY created_at", tuple(args)))
+
+    def machines(self) -> list[str]:
+        """Machines that have rows."""
+        return [r[0] for r in self._db.execute(
+            "SELECT DISTINCT machine FROM latency ORDER BY machine")]
+
+    def count(self) -> int:
+        """Number of rows."""
+        return int(self._db.execute("SELECT COUNT(*) FROM latency").fetchone()[0])
+
+    def _select(self, clause: str, args: tuple) -> Iterator[LatencyRecord]:
+        cols = ("arch_hash, width, target, machine, model, input_size, supported, median_ms, "
+                "p10_ms, p90_ms, mean_ms, samples_ms, source, info, created_at")
+        for r in self._db.execute(f"SELECT {cols} FROM latency {clause}", args):
+            yield LatencyRecord(arch_hash=r[0], width=r[1], target=r[2], machine=r[3],
+                                model=r[4], input_size=r[5], supported=bool(r[6]),
+                                median_ms=r[7], p10_ms=r[8], p90_ms=r[9], mean_ms=r[10],
+                                samples_ms=json.loads(r[11]), source=r[12],
+                                info=json.loads(r[13]), created_at=r[14])
+
+    # ---------------------------------------------------------------- writes
+    def put(self, record: LatencyRecord, *, replace: bool = False) -> bool:
+        """Store one finished measurement in its own transaction.
+
+        Returns True when written; False when a row with the same key exists and ``replace``
+        is False (the existing row is kept, so reruns never duplicate).
+        """
+        if record.supported and (record.median_ms is None or not record.median_ms > 0):
+            raise ValueError(f"latency must be > 0 ms, got {record.median_ms!r}")
+        verb = "INSERT OR REPLACE" if replace else "INSERT OR IGNORE"
+        cur = self._db.execute(
+            f"{verb} INTO latency (arch_hash, width, target, machine, model, input_size, "
+            "supported, median_ms, p10_ms, p90_ms, mean_ms, n_samples, samples_ms, source, info,"
+            " created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (record.arch_hash, float(record.width), record.target, record.machine, record.model,
+             record.input_size, int(record.supported), record.median_ms, record.p10_ms,
+             record.p90_ms, record.mean_ms, len(record.samples_ms),
+             json.dumps([round(float(s), 6) for s in record.samples_ms]), record.source,
+             json.dumps(record.info, sort_keys=True, default=str),
+             record.created_at or time.time()))
+        return cur.rowcount > 0
+
+    def delete(self, arch_hash: str, width: float, target: str, machine: str) -> bool:
+        """Remove one row (e.g. before re-measuring)."""
+        cur = self._db.execute(
+            "DELETE FROM latency WHERE arch_hash=? AND width=? AND target=? AND machine=?",
+            (arch_hash, float(width), target, machine))
+        return cur.rowcount > 0
