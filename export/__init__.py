@@ -1,1 +1,50 @@
-"""mhzoo.export: TFLite export (float, PTQ, QAT), metadata, fidelity and hardware compatibility."""
+"""mhzoo.export: TFLite export (float, PTQ, QAT), metadata, fidelity and hardware compatibility.
+
+::
+
+    import mhzoo
+    from mhzoo.export import to_tflite
+
+    model = mhzoo.build("multi_max")
+    result = to_tflite(model, "multi_max_int8.tflite", quant="int8_full",
+                       representative_data="calib_images/", labels="labels.txt")
+    print(result.summary())
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "QUANT_MODES",
+    "TARGETS",
+    "ExportResult",
+    "check_compatibility",
+    "inspect_tflite",
+    "inventory",
+    "read_metadata",
+    "to_saved_model",
+    "to_tflite",
+]
+
+from mhzoo.export.compat import TARGETS
+from mhzoo.export.quant import QUANT_MODES
+
+_LAZY = {
+    "to_tflite": ("mhzoo.export.tflite", "to_tflite"),
+    "to_saved_model": ("mhzoo.export.tflite", "to_saved_model"),
+    "ExportResult": ("mhzoo.export.tflite", "ExportResult"),
+    "check_compatibility": ("mhzoo.export.compat", "check_compatibility"),
+    "inventory": ("mhzoo.export.inventory", "inventory"),
+    "read_metadata": ("mhzoo.export.metadata", "read_metadata"),
+    "inspect_tflite": ("mhzoo.export.inspect", "inspect_tflite"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        module, attr = _LAZY[name]
+        return getattr(importlib.import_module(module), attr)
+    raise AttributeError(f"module 'mhzoo.export' has no attribute {name!r}")

@@ -1,0 +1,78 @@
+"""``mhzoo export`` and ``mhzoo inspect``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+from mhzoo.export.quant import QUANT_MODES
+
+__all__ = ["export_cmd", "inspect_cmd"]
+
+
+@click.command("export")
+@click.argument("name")
+@click.option("--width", type=float, default=1.0, show_default=True, help="Width multiplier.")
+@click.option("--quant", required=True, help=f"Quantization mode: {', '.join(QUANT_MODES)}.")
+@click.option("--calib", "calib", type=click.Path(path_type=Path), default=None,
+              help="Folder of JPEG/PNG images for calibration / QAT fine-tuning.")
+@click.option("--labels", type=click.Path(path_type=Path), default=None,
+              help="Labels file, one class name per line.")
+@click.option("--num-classes", type=int, default=None, help="Classifier size (default 1000).")
+@click.option("--weights", default=None, help="Weights to load (path, tag or hf-hub:...).")
+@click.option("--input-size", type=int, default=224, show_default=True,
+              help="Input height and width.")
+@click.option("--calibration-steps", type=int, default=100, show_default=True,
+              help="Most calibration images to use.")
+@click.option("--qat-steps", type=int, default=10, show_default=True,
+              help="QAT fine-tuning steps.")
+@click.option("-o", "--output", "output", type=click.Path(path_type=Path), required=True,
+              help="Output .tflite path.")
+@click.option("--force", is_flag=True, help="Overwrite an existing output.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def export_cmd(name: str, width: float, quant: str, calib: Path | None, labels: Path | None,
+               num_classes: int | None, weights: str | None, input_size: int,
+               calibration_steps: int, qat_steps: int, output: Path, force: bool,
+               as_json: bool) -> None:
+    """Export model NAME to TFLite (float, fp16, dynamic, int8 PTQ or QAT)."""
+    from mhzoo.export.quant import check_mode
+
+    check_mode(quant)  # fail fast, before TensorFlow loads
+    from mhzoo._quiet import import_tensorflow_quietly
+
+    import_tensorflow_quietly()
+    from mhzoo.export.tflite import fidelity_path, read_labels, to_tflite
+
+    import mhzoo
+    from mhzoo.atomic import check_output_path
+
+    check_output_path(output, force=force)
+    check_output_path(fidelity_path(output), force=force)
+    label_list = read_labels(labels)
+    if num_classes is None and label_list is not None and weights is None:
+        num_classes = len(label_list)
+    model = mhzoo.build(name, width, input_shape=(input_size, input_size, 3),
+                        num_classes=num_classes, weights=weights)
+    result = to_tflite(model, output, quant=quant, representative_data=calib,
+                       calibration_steps=calibration_steps, labels=label_list, force=force,
+                       qat_steps=qat_steps, progress=not as_json)
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), indent=2))
+    else:
+        click.echo(result.summary())
+
+
+@click.command("inspect")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def inspect_cmd(file: Path, as_json: bool) -> None:
+    """Show the ops, I/O types, metadata and hardware compatibility of FILE.tflite."""
+    from mhzoo.export.inspect import format_inspection, inspect_tflite
+
+    info = inspect_tflite(file)
+    if as_json:
+        info.pop("_report")
+        click.echo(json.dumps(info, indent=2))
+    else:
+        click.echo(format_inspection(info))

@@ -1,0 +1,383 @@
+"""``to_tflite`` / ``to_saved_model``: exact, self-describing exports of mhzoo models.
+
+Every export is rebuilt at a fixed batch of 1 from the model's concrete spec with its weights
+copied by name (no SHAPE / STRIDED_SLICE / PACK ops from a dynamic batch), carries the
+normalization inside (a uint8 or float RGB image in [0, 255] goes in), is converted from a
+frozen concrete function, checked on LiteRT against Keras (fidelity report, stored next to it
+as JSON), inventoried and checked against the per-hardware rules, given standard TFLite
+metadata (labels, normalization, input range, description) and written atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from mhzoo.export.compat import CompatReport, check_compatibility
+from mhzoo.export.fidelity import FidelityReport, compare, run_tflite
+from mhzoo.export.inventory import ModelInventory, inventory
+from mhzoo.export.quant import (
+    DATA_MODES,
+    INTEGER_ONLY_MODES,
+    check_mode,
+    io_dtype,
+    make_converter,
+)
+
+from mhzoo.atomic import atomic_dir, atomic_write_bytes, check_output_path
+
+__all__ = ["DEFAULT_CALIBRATION_STEPS", "ExportResult", "export_model", "fidelity_path",
+           "read_labels", "to_saved_model", "to_tflite"]
+
+DEFAULT_CALIBRATION_STEPS = 100  # images used for calibration / QAT fine-tuning at most
+DEFAULT_FIDELITY_IMAGES = 8
+SYNTHETIC_SEED = 0
+
+
+@dataclass
+class ExportResult:
+    """What :func:`to_tflite` produced."""
+
+    path: Path
+    quant: str
+    fidelity: FidelityReport
+    fidelity_path: Path
+    compatibility: CompatReport
+    inventory: ModelInventory
+    seconds: float
+    size_bytes: int
+
+    def summary(self) -> str:
+        inv = self.inventory
+        io = f"{inv.inputs[0].dtype} {list(inv.inputs[0].shape)} -> " \
+             f"{inv.outputs[0].dtype} {list(inv.outputs[0].shape)}"
+        return "\n".join([
+            f"Wrote {self.path} ({self.size_bytes / 1e6:.2f} MB, {self.quant}, {io}, "
+            f"{self.seconds:.1f} s)",
+            "Fidelity:", self.fidelity.format(),
+            "Hardware compatibility:", self.compatibility.format(),
+        ])
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": str(self.path), "quant": self.quant, "seconds": self.seconds,
+                "size_bytes": self.size_bytes, "fidelity": self.fidelity.to_dict(),
+                "fidelity_path": str(self.fidelity_path),
+                "compatibility": self.compatibility.to_dict(),
+                "ops": [{"op": o.name, "version": o.version, "count": o.count}
+                        for o in self.inventory.ops],
+                "integer_only": self.inventory.integer_only,
+                "inputs": [vars(t) for t in self.inventory.inputs],
+                "outputs": [vars(t) for t in self.inventory.outputs]}
+
+
+def fidelity_path(path: str | os.PathLike) -> Path:
+    """Where the fidelity JSON of an export at ``path`` goes: ``<stem>.fidelity.json``."""
+    p = Path(path)
+    return p.with_name(f"{p.stem}.fidelity.json")
+
+
+def read_labels(labels: str | os.PathLike | Sequence[str] | None) -> list[str] | None:
+    """Labels from a text file (one per line) or a sequence of strings."""
+    if labels is None:
+        return None
+    if isinstance(labels, str | os.PathLike):
+        p = Path(labels)
+        if not p.is_file():
+            raise ValueError(f"labels file not found: {p}")
+        try:
+            lines = p.read_text(encoding="utf-8").splitlines()
+        except UnicodeDecodeError:
+            raise ValueError(f"labels file {p} is not UTF-8 text (one label per line)") from None
+        out = [line.strip() for line in lines]
+        while out and not out[-1]:
+            out.pop()
+    else:
+        out = [str(x) for x in labels]
+    if not out or any(not x for x in out):
+        raise ValueError("labels must be non-empty, one label per line with no blank lines")
+    return out
+
+
+def _layer(model: Any, name: str) -> Any:
+    try:
+        return model.get_layer(name)
+    except ValueError:
+        return None
+
+
+def _build_kwargs(model: Any) -> dict[str, Any]:
+    """``mhzoo.build`` keywords that reproduce ``model``'s graph at batch 1."""
+    shape = tuple(model.inputs[0].shape[1:])
+    if None in shape[:2]:
+        raise ValueError(f"cannot export a model with a variable input size {shape}; build it "
+                         "with a fixed input_shape, e.g. (224, 224, 3)")
+    classifier = _layer(model, "classifier")
+    predictions = _layer(model, "predictions")
+    dropout = _layer(model, "dropout")
+    features = isinstance(model.output, dict) or model.name.endswith("_features")
+    kwargs: dict[str, Any] = dict(
+        input_shape=shape, include_top=classifier is not None, batch_size=1,
+        include_preprocessing=True, preprocessing=model.preprocessing,
+        dropout_rate=float(dropout.rate) if dropout is not None else 0.0,
+        features_only=features, name=model.name)
+    if classifier is not None:
+        kwargs["num_classes"] = int(classifier.units)
+        kwargs["classifier_activation"] = (predictions.get_config()["activation"]
+                                           if predictions is not None else None)
+    elif _layer(model, "avg_pool") is not None:
+        kwargs["pooling"] = "avg"
+    elif _layer(model, "max_pool") is not None:
+        kwargs["pooling"] = "max"
+    return kwargs
+
+
+def export_model(model: Any) -> tuple[Any, dict[str, Any]]:
+    """The Keras 3 batch-1 twin of an mhzoo model (weights copied) and its build keywords."""
+    from mhzoo.builder import build
+    from mhzoo.variables import assign_named_weights, named_weights
+
+    if isinstance(model, str):
+        model = build(model)
+    if getattr(model, "arch_spec", None) is None:
+        raise ValueError("to_tflite exports models made by mhzoo.build (they carry .arch_spec); "
+                         f"got {type(model).__name__}")
+    kwargs = _build_kwargs(model)
+    twin = build(model.arch_spec, 1.0, **kwargs)
+    assign_named_weights(twin, named_weights(model))
+    return twin, kwargs
+
+
+def _frozen_function(model: Any) -> Any:
+    import tensorflow as tf
+    from tensorflow.python.framework.convert_to_constants import (
+        convert_variables_to_constants_v2,
+    )
+
+    spec = tf.TensorSpec(tuple(model.inputs[0].shape), tf.float32, name="image")
+    fn = tf.function(lambda image: model(image, training=False)).get_concrete_function(spec)
+    return convert_variables_to_constants_v2(fn)
+
+
+def _synthetic_images(shape: tuple[int, int, int], n: int) -> np.ndarray:
+    """Smooth random colour fields (for fidelity checks when no images are given)."""
+    import tensorflow as tf
+
+    rng = np.random.default_rng(SYNTHETIC_SEED)
+    h, w, c = shape
+    coarse = rng.uniform(0, 255, (n, 8, 8, c)).astype(np.float32)
+    return np.clip(tf.image.resize(coarse, (h, w), method="bicubic").numpy(), 0, 255)
+
+
+def _progress(enabled: bool, total: int, desc: str) -> Any:
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit="img" if "calib" in desc else "step",
+                leave=False, file=None)
+
+
+def _metadata(model: Any, kwargs: dict[str, Any], quant: str, labels: list[str] | None,
+              description: str | None, info: dict[str, Any]) -> Any:
+    from mhzoo.export.metadata import INFO_FILE, ImageClassifierMetadata
+
+    from mhzoo import __version__
+
+    h, w, c = kwargs["input_shape"]
+    softmax = kwargs.get("classifier_activation") is not None
+    name = model.base_spec.name if hasattr(model, "base_spec") else model.name
+    desc = description or (
+        f"{name} at width {getattr(model, 'width', 1.0):g}, {quant} TFLite export by mhzoo "
+        f"{__version__}. Input: {'RGB' if c == 3 else 'grayscale'} {h}x{w} pixels in [0, 255] "
+        f"(normalization mean={list(model.preprocessing.mean)} "
+        f"std={list(model.preprocessing.std)} is inside the model).")
+    return ImageClassifierMetadata(
+        name=name, description=desc, version=f"mhzoo {__version__}", author="mhzoo",
+        license="Apache-2.0", channels=c, width=w, height=h,
+        output_name="probability" if softmax else "logits",
+        output_description="Class probabilities (softmax)." if softmax else "Class logits.",
+        labels=labels, extra_files={INFO_FILE: json.dumps(info, indent=2).encode()})
+
+
+def to_tflite(
+    model: Any,
+    path: str | os.PathLike,
+    quant: str = "float32",
+    representative_data: Any = None,
+    calibration_steps: int = DEFAULT_CALIBRATION_STEPS,
+    labels: str | os.PathLike | Sequence[str] | None = None,
+    *,
+    force: bool = False,
+    qat_steps: int = 10,
+    qat_batch_size: int = 8,
+    qat_learning_rate: float = 1e-4,
+    fidelity_images: int = DEFAULT_FIDELITY_IMAGES,
+    description: str | None = None,
+    progress: bool = False,
+) -> ExportResult:
+    """Export an mhzoo model to TFLite.
+
+    Args:
+        model: a model from :func:`mhzoo.build` (any width, head and input size) or a registry
+            name (random weights).
+        path: output ``.tflite``; its fidelity report goes to ``<stem>.fidelity.json``.
+        quant: ``float32``, ``fp16``, ``dynamic``, ``int8`` (float fallback), ``int8_full``
+            (integer-only, uint8 I/O), ``int8_full_int8_io``, ``int8_full_fp32_io`` or ``qat``.
+        representative_data: images for calibration / QAT fine-tuning and fidelity: an image
+            folder (JPEG/PNG), a ``tf.data.Dataset`` or numpy arrays of [0, 255] RGB pixels.
+            Required by the ``int8*`` modes and ``qat``.
+        calibration_steps: the most images used from ``representative_data``.
+        labels: class names (a text file with one per line, or a list) for the metadata.
+        force: overwrite an existing output.
+        qat_steps, qat_batch_size, qat_learning_rate: the QAT fine-tune (distillation from the
+            float model on ``representative_data``).
+        fidelity_images: images used for the fidelity report.
+        description: metadata description (default: model, width, mode and input convention).
+        progress: show progress bars (stderr) while calibrating and fine-tuning.
+
+    Returns:
+        :class:`ExportResult` with the path, fidelity report and hardware compatibility.
+
+    Raises:
+        ValueError: unknown mode, missing / bad representative data, wrong channel count,
+            label count mismatch, unwritable or existing output (without ``force``), or a model
+            that tfmot cannot quantize (QAT of hard-swish models).
+    """
+    from mhzoo import __version__
+
+    t0 = time.perf_counter()
+    quant = check_mode(quant)
+    out = check_output_path(path, force=force)
+    fid_out = fidelity_path(out)
+    check_output_path(fid_out, force=force)
+    if quant in DATA_MODES and representative_data is None:
+        raise ValueError(f"quantization mode {quant!r} needs representative data: pass "
+                         "representative_data= (image folder, tf.data or arrays) or --calib DIR")
+    label_list = read_labels(labels)
+    twin, kwargs = export_model(model)
+    if label_list is not None:
+        n = kwargs.get("num_classes")
+        if n is None:
+            raise ValueError("labels were given but the model has no classifier head")
+        if len(label_list) != n:
+            raise ValueError(f"{len(label_list)} labels given for a {n}-class model; give one "
+                             "label per class (or set --num-classes)")
+    if quant == "qat":
+        from mhzoo.export.qat import check_qat_supported
+
+        check_qat_supported(twin.arch_spec)
+    shape = tuple(kwargs["input_shape"])
+    images = None
+    if representative_data is not None:
+        total = calibration_steps
+        if isinstance(representative_data, str | os.PathLike):
+            from mhzoo.export.representative import find_images
+
+            total = min(calibration_steps, len(find_images(representative_data)))  # validates
+        bar = _progress(progress, total, "calibration images")
+        try:
+            images = _load_images(representative_data, shape, calibration_steps, bar)
+        finally:
+            if bar is not None:
+                bar.close()
+
+    from mhzoo.export.representative import representative_fn
+
+    from mhzoo.variables import named_weights
+
+    if quant == "qat":
+        from mhzoo.export.qat import qat_concrete_function
+
+        bar = _progress(progress, qat_steps, "QAT fine-tune")
+        try:
+            fn = qat_concrete_function(
+                twin.arch_spec, kwargs, named_weights(twin), images, steps=qat_steps,
+                batch_size=qat_batch_size, learning_rate=qat_learning_rate,
+                progress=(bar.update if bar is not None else None))
+        finally:
+            if bar is not None:
+                bar.close()
+    else:
+        fn = _frozen_function(twin)
+    rep = representative_fn(images) if images is not None and quant != "qat" else None
+    converter = make_converter(fn, quant, rep)
+    if quant == "qat":
+        converter.representative_dataset = None
+    with warnings.catch_warnings():  # the converter warns about uint8 input statistics that
+        # the representative data already fixed (see representative_fn)
+        warnings.filterwarnings("ignore", message="Statistics for quantized inputs")
+        flat = converter.convert()
+    inv = inventory(flat)
+    _check_export(inv, quant)
+
+    eval_images = images[:fidelity_images] if images is not None else _synthetic_images(
+        shape, min(fidelity_images, 4))
+    reference = np.concatenate([twin(eval_images[i:i + 1], training=False).numpy()
+                                for i in range(len(eval_images))])
+    output_kind = "probabilities" if kwargs.get("classifier_activation") else "logits"
+    fid = compare(reference, run_tflite(flat, eval_images), mode=quant,
+                  output_kind=output_kind,
+                  images="calibration" if images is not None else "synthetic")
+    compat = check_compatibility(inv)
+    info = {"mhzoo_version": __version__, "model": twin.base_spec.name,
+            "width": getattr(model, "width", 1.0), "quant": quant,
+            "input_shape": list(shape), "input_dtype": io_dtype(quant),
+            "preprocessing_inside": model.preprocessing.to_dict() if hasattr(
+                model, "preprocessing") else None,
+            "calibration_images": 0 if images is None else len(images),
+            "fidelity": fid.to_dict(), "fully_supported": compat.fully_supported}
+    if quant == "qat":
+        info["qat"] = {"steps": qat_steps, "batch_size": qat_batch_size,
+                       "learning_rate": qat_learning_rate}
+    if len(inv.inputs) == 1 and len(inv.outputs) == 1 and not kwargs.get("features_only"):
+        from mhzoo.export.metadata import add_metadata
+
+        flat = add_metadata(flat, _metadata(twin, kwargs, quant, label_list, description, info))
+    seconds = time.perf_counter() - t0
+    atomic_write_bytes(out, flat)
+    atomic_write_bytes(fid_out, fid.to_json().encode())
+    return ExportResult(path=out, quant=quant, fidelity=fid, fidelity_path=fid_out,
+                        compatibility=compat, inventory=inv, seconds=seconds,
+                        size_bytes=len(flat))
+
+
+def _load_images(data: Any, shape: tuple[int, ...], steps: int, bar: Any) -> np.ndarray:
+    from mhzoo.export.representative import representative_array
+
+    return representative_array(data, shape, steps,
+                                progress=(bar.update if bar is not None else None))
+
+
+def _check_export(inv: ModelInventory, quant: str) -> None:
+    """Post-conditions every export must meet."""
+    if not inv.static_shapes:
+        raise RuntimeError(f"export has dynamic shapes: {inv.dynamic_tensors[:3]}")
+    dyn_ops = {"SHAPE", "STRIDED_SLICE", "PACK"} & set(inv.op_names())
+    if dyn_ops:
+        raise RuntimeError(f"export contains dynamic-batch ops {sorted(dyn_ops)}")
+    if quant in INTEGER_ONLY_MODES and not inv.integer_only:
+        raise RuntimeError(f"{quant} export is not integer-only; float ops: {inv.float_ops}")
+
+
+def to_saved_model(model: Any, path: str | os.PathLike, *, force: bool = False) -> Path:
+    """Export a batch-1 SavedModel (normalization inside) with a ``serving_default`` signature
+    taking ``image`` (float32 RGB pixels in [0, 255]); written atomically as a folder."""
+    import tensorflow as tf
+
+    out = check_output_path(path, force=force)
+    twin, kwargs = export_model(model)
+    spec = tf.TensorSpec((1, *kwargs["input_shape"]), tf.float32, name="image")
+    module = tf.Module()
+    module.model_vars = list(twin.variables)
+    module.serve = tf.function(lambda image: {"output": twin(image, training=False)},
+                               input_signature=[spec])
+    with atomic_dir(out) as tmp:
+        tf.saved_model.save(module, str(tmp), signatures={"serving_default": module.serve})
+    return out

@@ -1,0 +1,102 @@
+"""TFLite metadata written without tflite-support, read back by the real clients."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from mhzoo.export import to_tflite
+from mhzoo.export.metadata import LABELS_FILE, read_associated_files, read_metadata
+
+
+@pytest.fixture(scope="module")
+def mediapipe_export(tmp_path_factory, calib_dir, labels_file, randomize_bn):
+    import mhzoo
+
+    model = mhzoo.build("multi_max", num_classes=5)
+    randomize_bn(model, seed=3)
+    out = tmp_path_factory.mktemp("mp") / "multi_max_int8.tflite"
+    return to_tflite(model, out, quant="int8_full", representative_data=calib_dir,
+                     calibration_steps=6, labels=labels_file, fidelity_images=2)
+
+
+def test_mediapipe_image_classifier_reads_labels(mediapipe_export, photos, labels_file):
+    import mediapipe as mp
+    from mediapipe.tasks.python import vision
+    from mediapipe.tasks.python.core.base_options import BaseOptions
+
+    names = labels_file.read_text().split()
+    opts = vision.ImageClassifierOptions(
+        base_options=BaseOptions(model_asset_path=str(mediapipe_export.path)), max_results=5)
+    with vision.ImageClassifier.create_from_options(opts) as clf:
+        image = mp.Image(image_format=mp.ImageFormat.SRGB, data=photos[1])  # chelsea the cat
+        result = clf.classify(image)
+    cats = result.classifications[0].categories
+    assert len(cats) == 5
+    assert {c.category_name for c in cats} == set(names)
+    assert all(0.0 <= c.score <= 1.0 for c in cats)
+
+
+def test_metadata_parsed_by_the_reference_schema(mediapipe_export, labels_file):
+    """The flatbuffer matches metadata_schema.fbs: parse it with the generated reader that
+    ships in the mediapipe wheel (independent of our reader)."""
+    from ai_edge_litert import schema_py_generated as S
+    from mediapipe.tasks.metadata import metadata_schema_py_generated as M
+
+    data = mediapipe_export.path.read_bytes()
+    model = S.Model.GetRootAsModel(data, 0)
+    entries = {model.Metadata(i).Name().decode(): model.Metadata(i).Buffer()
+               for i in range(model.MetadataLength())}
+    buf = model.Buffers(entries["TFLITE_METADATA"]).DataAsNumpy().tobytes()
+    assert M.ModelMetadata.ModelMetadataBufferHasIdentifier(buf, 0)
+    md = M.ModelMetadata.GetRootAsModelMetadata(buf, 0)
+    assert md.Name() == b"multi_max" and md.MinParserVersion() == b"1.0.0"
+    sub = md.SubgraphMetadata(0)
+    tin = sub.InputTensorMetadata(0)
+    assert tin.Content().ContentPropertiesType() == M.ContentProperties.ImageProperties
+    props = M.ImageProperties()
+    props.Init(tin.Content().ContentProperties().Bytes, tin.Content().ContentProperties().Pos)
+    assert props.ColorSpace() == M.ColorSpaceType.RGB
+    assert props.DefaultSize().Width() == 224 and props.DefaultSize().Height() == 224
+    unit = tin.ProcessUnits(0)
+    assert unit.OptionsType() == M.ProcessUnitOptions.NormalizationOptions
+    norm = M.NormalizationOptions()
+    norm.Init(unit.Options().Bytes, unit.Options().Pos)
+    assert norm.MeanAsNumpy().tolist() == [0.0] and norm.StdAsNumpy().tolist() == [1.0]
+    assert tin.Stats().MinAsNumpy().tolist() == [0.0]
+    assert tin.Stats().MaxAsNumpy().tolist() == [255.0]
+    f = sub.OutputTensorMetadata(0).AssociatedFiles(0)
+    assert f.Name() == b"labels.txt" and f.Type() == M.AssociatedFileType.TENSOR_AXIS_LABELS
+    files = read_associated_files(data)
+    assert files[LABELS_FILE].decode().split() == labels_file.read_text().split()
+    info = json.loads(files["mhzoo_export.json"])
+    assert info["quant"] == "int8_full" and info["preprocessing_inside"]["mean"] == [127.5]
+
+
+def test_our_reader_round_trip(mediapipe_export):
+    md = read_metadata(mediapipe_export.path.read_bytes())
+    tin = md["subgraphs"][0]["inputs"][0]
+    assert tin["color_space"] == "RGB" and tin["normalization"] == {"mean": [0.0], "std": [1.0]}
+    assert md["subgraphs"][0]["outputs"][0]["name"] == "probability"
+    assert "multi_max" in md["description"]
+
+
+def test_metadata_does_not_change_the_model(mediapipe_export, photos):
+    """The interpreter ignores the appended zip and metadata: same outputs as before."""
+    from mhzoo.export.fidelity import run_tflite
+    from mhzoo.export.representative import representative_array
+
+    data = mediapipe_export.path.read_bytes()
+    images = representative_array(photos, (224, 224, 3), 3)
+    out = run_tflite(data, images)
+    assert out.shape == (3, 5) and np.allclose(out.sum(1), 1.0, atol=0.05)
+
+
+def test_fidelity_json_next_to_model(mediapipe_export):
+    p = mediapipe_export.fidelity_path
+    assert p.parent == mediapipe_export.path.parent and p.name == "multi_max_int8.fidelity.json"
+    saved = json.loads(p.read_text())
+    assert saved == mediapipe_export.fidelity.to_dict()
+    assert saved["mode"] == "int8_full" and 0.0 <= saved["top1_agreement"] <= 1.0
+    assert saved["num_images"] == 2 and saved["images"] == "calibration"
