@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import EXPORTER, load_summary, make_tflite
+from _common import EXPORTER, load_note, make_tflite
 
 
 def tool_median(path: Path, runs: int, cpu: int | None) -> float:
@@ -82,8 +82,7 @@ def main() -> int:
         f"allowed, {info['os']}; LiteRT {info['runtime_version']}, Python {info['python']}",
         f"- models: built with mhzoo.build (random weights, 224x224), exported with "
         f"{EXPORTER['used']}",
-        f"- load average during the run (1/5/15 min): {load_summary()} — the machine was "
-        "shared with other busy processes, so absolute latencies are noisy; compare ratios.",
+        f"- {load_note()}.",
         f"- command: `python benchmarks/perf/compare_litert_tool.py --models {args.models} "
         f"--quants {args.quants} --rounds {args.rounds} --runs {args.runs}`",
         "- harness: `mhzoo.benchmarks.runner.measure_tflite` (Interpreter, XNNPACK, 1 thread, "

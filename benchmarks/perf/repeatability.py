@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import EXPORTER, load_summary, make_tflite
+from _common import EXPORTER, load_note, make_tflite
 
 
 def main() -> int:
@@ -65,8 +65,7 @@ def main() -> int:
         f"allowed, {info['os']}; LiteRT {info['runtime_version']}",
         f"- models: built with mhzoo.build (random weights, 224x224), exported with "
         f"{EXPORTER['used']}",
-        f"- load average during the run (1/5/15 min): {load_summary()} — NOT an idle machine: "
-        "it was shared with other busy processes, so this is an upper bound on the spread.",
+        f"- {load_note()}.",
         f"- command: `python benchmarks/perf/repeatability.py --models {args.models} "
         f"--targets {args.targets} --repeats {args.repeats}`",
         f"- budget per run: the default RunConfig ({cfg.to_dict()})", "",
