@@ -55,6 +55,9 @@ class FidelityReport:
     top1_agreement: float
     cosine_similarity: float
     sqnr_db: float
+    #: images whose float top-1 margin (best - second best) is below the largest output error:
+    #: their top-1 can flip on noise alone (typical of untrained, near-uniform outputs)
+    ambiguous_top1: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -66,7 +69,10 @@ class FidelityReport:
         return (f"  {self.mode} vs Keras float on {self.num_images} {self.images} image(s), "
                 f"{self.output_kind}: max |diff| {self.max_abs_diff:.3g}, top-1 agreement "
                 f"{self.top1_agreement:.1%}, cosine {self.cosine_similarity:.4f}, "
-                f"SQNR {self.sqnr_db:.1f} dB")
+                f"SQNR {self.sqnr_db:.1f} dB" + (
+                    f" ({self.ambiguous_top1} of {self.num_images} image(s) have a float top-1 "
+                    "margin below the output error, e.g. untrained weights: their top-1 can flip "
+                    "on noise alone)" if self.ambiguous_top1 else ""))
 
 
 def compare(reference: np.ndarray, exported: np.ndarray, *, mode: str, output_kind: str,
@@ -85,4 +91,13 @@ def compare(reference: np.ndarray, exported: np.ndarray, *, mode: str, output_ki
         mode=mode, output_kind=output_kind, num_images=len(ref), images=images,
         max_abs_diff=float(diff.max()), mean_abs_diff=float(diff.mean()),
         top1_agreement=float(np.mean(ref.argmax(1) == got.argmax(1))),
-        cosine_similarity=float(cos.mean()), sqnr_db=sqnr)
+        cosine_similarity=float(cos.mean()), sqnr_db=sqnr,
+        ambiguous_top1=_ambiguous_top1(ref, float(diff.max())))
+
+
+def _ambiguous_top1(ref: np.ndarray, error: float) -> int:
+    """How many rows have a top-1 margin smaller than ``error``."""
+    if ref.shape[1] < 2:
+        return 0
+    top2 = np.sort(ref, axis=1)[:, -2:]
+    return int(np.sum(top2[:, 1] - top2[:, 0] < error))

@@ -100,3 +100,19 @@ def test_fidelity_json_next_to_model(mediapipe_export):
     assert saved == mediapipe_export.fidelity.to_dict()
     assert saved["mode"] == "int8_full" and 0.0 <= saved["top1_agreement"] <= 1.0
     assert saved["num_images"] == 2 and saved["images"] == "calibration"
+
+
+def test_fidelity_flags_ambiguous_top1():
+    """Near-uniform outputs (untrained weights) get their top-1 agreement qualified."""
+    import numpy as np
+    from mhzoo.export.fidelity import compare
+
+    ref = np.array([[0.50, 0.49, 0.01], [0.9, 0.05, 0.05]])
+    got = np.array([[0.49, 0.50, 0.01], [0.9, 0.05, 0.05]])
+    rep = compare(ref, got, mode="int8_full", output_kind="probabilities", images="test")
+    assert rep.top1_agreement == 0.5
+    assert rep.ambiguous_top1 == 1
+    assert "1 of 2 image(s)" in rep.format()
+    clean = compare(ref[1:], got[1:], mode="int8_full", output_kind="probabilities",
+                    images="test")
+    assert clean.ambiguous_top1 == 0 and "margin" not in clean.format()
