@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 __all__ = ["atomic_dir", "atomic_path", "atomic_write_bytes", "atomic_write_text",
-           "check_output_path"]
+           "check_output_path", "remove_stale_partials"]
 
 
 def check_output_path(path: str | os.PathLike, *, force: bool = False) -> Path:
@@ -31,13 +31,50 @@ def check_output_path(path: str | os.PathLike, *, force: bool = False) -> Path:
     return p
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_partials(path: str | os.PathLike) -> list[Path]:
+    """Delete temporaries of ``path`` left by writers that died (e.g. SIGKILL) mid-write.
+
+    Temporaries are named ``.<name>.<pid>.<random>.partial``; only those whose process no longer
+    exists are removed, so concurrent writers are left alone.
+    """
+    p = Path(path)
+    parent = p.parent if str(p.parent) else Path(".")
+    removed = []
+    for cand in parent.glob(f".{glob_escape(p.name)}.*.partial"):
+        pid_part = cand.name[len(p.name) + 2:].split(".", 1)[0]
+        if pid_part.isdigit() and not _pid_alive(int(pid_part)):
+            if cand.is_dir():
+                shutil.rmtree(cand, ignore_errors=True)
+            else:
+                cand.unlink(missing_ok=True)
+            removed.append(cand)
+    return removed
+
+
+def glob_escape(name: str) -> str:
+    """Escape glob metacharacters in a file name."""
+    return "".join(f"[{c}]" if c in "*?[" else c for c in name)
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; rename it onto ``path`` if the block succeeds."""
     p = Path(path)
     parent = p.parent if str(p.parent) else Path(".")
+    remove_stale_partials(p)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".partial", dir=parent)
+        fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.{os.getpid()}.", suffix=".partial",
+                                   dir=parent)
     except OSError as exc:
         raise ValueError(f"cannot write to {parent}: {exc.strerror or exc}") from None
     os.close(fd)
@@ -69,8 +106,10 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     parent = p.parent if str(p.parent) else Path(".")
     if not parent.is_dir():
         raise ValueError(f"output folder does not exist: {parent}")
+    remove_stale_partials(p)
     try:
-        tmp = Path(tempfile.mkdtemp(prefix=f".{p.name}.", suffix=".partial", dir=parent))
+        tmp = Path(tempfile.mkdtemp(prefix=f".{p.name}.{os.getpid()}.", suffix=".partial",
+                                    dir=parent))
     except OSError as exc:
         raise ValueError(f"cannot write to {parent}: {exc.strerror or exc}") from None
     try:
