@@ -96,8 +96,8 @@ def compare(reference: np.ndarray, exported: np.ndarray, *, mode: str, output_ki
 
 
 def _ambiguous_top1(ref: np.ndarray, error: float) -> int:
-    """How many rows have a top-1 margin smaller than ``error``."""
+    """How many rows have a top-1 margin no larger than ``error``."""
     if ref.shape[1] < 2:
         return 0
     top2 = np.sort(ref, axis=1)[:, -2:]
-    return int(np.sum(top2[:, 1] - top2[:, 0] < error))
+    return int(np.sum(top2[:, 1] - top2[:, 0] <= error))
