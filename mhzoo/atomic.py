@@ -16,19 +16,34 @@ __all__ = ["atomic_dir", "atomic_path", "atomic_write_bytes", "atomic_write_text
            "check_output_path", "remove_stale_partials"]
 
 
-def check_output_path(path: str | os.PathLike, *, force: bool = False) -> Path:
-    """Validate an output path before long work starts; ``ValueError`` with the reason."""
+def check_output_path(path: str | os.PathLike, *, force: bool = False,
+                      directory: bool = False) -> Path:
+    """Validate an output path before long work starts; ``ValueError`` with the reason.
+
+    Args:
+        path: the file (or, with ``directory=True``, the folder) to be written.
+        force: allow replacing an existing output.
+        directory: the output is a folder (checkpoints, SavedModels).
+    """
     p = Path(path)
+    if not directory and p.is_dir():
+        raise ValueError(f"output path is a directory: {p} (give a file name)")
+    if directory and p.exists() and not p.is_dir():
+        raise ValueError(f"output path is a file, expected a folder: {p}")
     if p.exists() and not force:
         raise ValueError(f"output exists: {p} (use --force / force=True to overwrite)")
-    if p.is_dir() and not p.is_symlink() and p.suffix:
-        raise ValueError(f"output path is a directory: {p}")
     parent = p.parent if str(p.parent) else Path(".")
     if not parent.is_dir():
         raise ValueError(f"output folder does not exist: {parent}")
     if not os.access(parent, os.W_OK):
         raise ValueError(f"output folder is not writable: {parent}")
     return p
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _pid_alive(pid: int) -> bool:
@@ -81,6 +96,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get normal modes
         os.replace(tmp_path, p)
     finally:
         if tmp_path.exists():
@@ -114,6 +130,7 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
         raise ValueError(f"cannot write to {parent}: {exc.strerror or exc}") from None
     try:
         yield tmp
+        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700
         if p.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{p.name}.", suffix=".old", dir=parent))
             os.replace(p, old / "x")

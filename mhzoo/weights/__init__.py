@@ -60,7 +60,7 @@ def convert(source: str, src: Any, out: str | os.PathLike, *, model: str | None 
 
     if source not in SOURCES:
         raise ValueError(f"unknown source {source!r}; expected one of {', '.join(SOURCES)}")
-    check_output_path(out, force=force)
+    check_output_path(out, force=force, directory=True)
     if source == "tf-model-garden":
         from mhzoo.weights.convert_tfm import convert_tfm
 

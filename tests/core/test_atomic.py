@@ -70,3 +70,25 @@ def test_check_output_path(tmp_path):
     assert check_output_path(tmp_path / "exists.txt", force=True)
     with pytest.raises(ValueError, match="does not exist"):
         check_output_path(tmp_path / "missing" / "out.txt")
+
+
+def test_existing_directory_is_not_a_file_output(tmp_path):
+    (tmp_path / "folder").mkdir()
+    with pytest.raises(ValueError, match="is a directory"):
+        check_output_path(tmp_path / "folder", force=True)
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ValueError, match="expected a folder"):
+        check_output_path(tmp_path / "file", force=True, directory=True)
+    assert check_output_path(tmp_path / "folder", force=True, directory=True)
+
+
+def test_outputs_get_umask_permissions(tmp_path):
+    old = os.umask(0o022)
+    try:
+        atomic_write_text(tmp_path / "f.txt", "x")
+        with atomic_dir(tmp_path / "d") as tmp:
+            (tmp / "a").write_text("1")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "f.txt").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "d").stat().st_mode & 0o777 == 0o755
