@@ -30,9 +30,11 @@ __all__ = [
     "__version__",
     "build",
     "list_models",
+    "load_model",
     "make_divisible",
     "model_info",
     "profile",
+    "push_to_hub",
     "register_model",
     "save_pretrained",
     "scale_spec",
@@ -40,6 +42,7 @@ __all__ = [
 
 _LAZY = {
     "build": ("mhzoo.builder", "build"),
+    "load_model": ("mhzoo.builder", "load_model"),
     "profile": ("mhzoo.profiler", "profile"),
     "model_info": ("mhzoo.info", "model_info"),
     "save_pretrained": ("mhzoo.weights", "save_pretrained"),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import math
+import numbers
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -14,7 +14,7 @@ from mhzoo.registry import get_entry
 from mhzoo.spec import ArchSpec, GlobalPool
 from mhzoo.widths import check_width, scale_spec
 
-__all__ = ["FRAMEWORKS", "build", "get_keras", "model_slug", "resolve_spec"]
+__all__ = ["FRAMEWORKS", "build", "get_keras", "load_model", "model_slug", "resolve_spec"]
 
 FRAMEWORKS = ("keras", "tf_keras")
 MIN_INPUT_SIZE = 32  # smallest spatial size (keras.applications rule)
@@ -41,7 +41,8 @@ def resolve_spec(name_or_spec: str | os.PathLike | ArchSpec) -> ArchSpec:
     if isinstance(name_or_spec, ArchSpec):
         return name_or_spec
     if isinstance(name_or_spec, os.PathLike) or (
-        isinstance(name_or_spec, str) and (name_or_spec.endswith(".json") or os.sep in name_or_spec)
+        isinstance(name_or_spec, str) and (name_or_spec.endswith(".json") or "/" in name_or_spec
+                                           or os.sep in name_or_spec)
     ):
         path = Path(name_or_spec)
         if not path.is_file():
@@ -70,24 +71,24 @@ def _check_input_shape(input_shape: Any) -> tuple[int | None, int | None, int]:
     for label, v in (("height", h), ("width", w)):
         if v is None:
             continue
-        if isinstance(v, bool) or not isinstance(v, int):
+        if isinstance(v, bool) or not isinstance(v, numbers.Integral):
             raise ValueError(f"input {label} must be an integer, got {v!r}")
         if v < MIN_INPUT_SIZE:
             raise ValueError(f"input {label} must be at least {MIN_INPUT_SIZE} px, got {v}")
-    if c not in SUPPORTED_CHANNELS:
+    if isinstance(c, bool) or c not in SUPPORTED_CHANNELS:
         raise ValueError(f"unsupported channel count {c!r}; expected 3 (RGB) or 1 (grayscale)")
-    return h, w, c
+    return (None if h is None else int(h), None if w is None else int(w), int(c))
 
 
 def _check_positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
         raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-    return value
+    return int(value)
 
 
 def build(
     name_or_spec: str | os.PathLike | ArchSpec,
-    width: float = 1.0,
+    width: float | None = None,
     *,
     input_shape: Sequence[int | None] = (224, 224, 3),
     include_top: bool = True,
@@ -110,7 +111,8 @@ def build(
     Args:
         name_or_spec: registry name (``mhzoo.list_models()``), an ``ArchSpec``, or a spec JSON
             file.
-        width: width multiplier, any positive float (``alpha`` is an alias).
+        width: width multiplier, any positive float (``alpha`` is an alias); default 1.0, or
+            the checkpoint's width when ``weights`` is given.
         input_shape: ``(height, width, channels)``; height/width may be ``None``; at least 32 px.
         include_top: add global pooling, dropout and the ``num_classes``-way classifier.
         num_classes: classifier size (default 1000, or the checkpoint's when ``weights`` is set).
@@ -136,24 +138,31 @@ def build(
     """
     if alpha is not None:
         width = alpha
-    width = check_width(width)
+    requested_width = None if width is None else check_width(width)
+    width = 1.0 if requested_width is None else requested_width
     km = get_keras(framework)
     base = resolve_spec(name_or_spec)
     h, w, c = _check_input_shape(input_shape)
     if pooling not in POOLINGS:
         raise ValueError(f"pooling must be one of None, 'avg', 'max', got {pooling!r}")
     if batch_size is not None:
-        _check_positive_int("batch_size", batch_size)
-    if not isinstance(dropout_rate, int | float) or not (0 <= dropout_rate < 1) or (
-            isinstance(dropout_rate, float) and math.isnan(dropout_rate)):
+        batch_size = _check_positive_int("batch_size", batch_size)
+    if isinstance(dropout_rate, bool) or not isinstance(dropout_rate, int | float) or not (
+            0 <= dropout_rate < 1):  # NaN fails the range test too
         raise ValueError(f"dropout_rate must be in [0, 1), got {dropout_rate!r}")
+    if preprocessing is not None and not isinstance(preprocessing, Preprocessing):
+        raise ValueError("preprocessing must be a mhzoo.Preprocessing(mean=..., std=...), e.g. "
+                         f"mhzoo.preprocessing.IMAGENET; got {type(preprocessing).__name__}")
 
     source = None
     concrete = None  # exact spec stored in a checkpoint (converted variants rebuild exactly)
     if weights is not None:
         from mhzoo.weights import open_weights
 
-        source = open_weights(weights, model=base.name, width=width)
+        if divisible_by is not None:
+            raise ValueError("divisible_by cannot be combined with weights: a checkpoint fixes "
+                             "every channel count (leave divisible_by out)")
+        source = open_weights(weights, model=base.name, width=requested_width)
         if source.spec is not None and not isinstance(name_or_spec, ArchSpec):
             base = source.spec
             concrete = source.concrete_spec
@@ -164,8 +173,9 @@ def build(
             preprocessing = source.preprocessing
     if num_classes is None:
         num_classes = 1000
-    _check_positive_int("num_classes", num_classes)
+    num_classes = _check_positive_int("num_classes", num_classes)
     preprocessing = preprocessing or Preprocessing()
+    preprocessing.check_channels(c)
 
     spec = concrete if concrete is not None else scale_spec(base, width, divisible_by)
     model_name = name or model_slug(base.name, width)
@@ -213,11 +223,35 @@ def _endpoint_outputs(spec: ArchSpec, endpoints: dict[int, Any], h: int | None,
                       w: int | None) -> dict[str, Any]:
     """Endpoints keyed by their cumulative stride, ``stride_4`` ... ``stride_32``."""
     outs: dict[str, Any] = {}
+    owner: dict[str, int] = {}
     stride = 1
     for i, b in enumerate(spec.blocks):
         stride *= getattr(b, "stride", 1)
         if i in endpoints:
-            outs[f"stride_{stride}"] = endpoints[i]
+            key = f"stride_{stride}"
+            if key in outs:
+                raise ValueError(f"{spec.name}: blocks {owner[key]} and {i} are both endpoints at "
+                                 f"stride {stride}; flag one block per stride as 'out'")
+            outs[key] = endpoints[i]
+            owner[key] = i
     if not outs:
         raise ValueError(f"{spec.name} defines no feature endpoints")
     return outs
+
+
+def load_model(path: str | os.PathLike, *, framework: str = "keras", compile: bool = False
+               ) -> Any:
+    """Load a model saved with ``model.save(...)`` from an mhzoo build.
+
+    Registers mhzoo's hard-swish / hard-sigmoid activations first, which plain
+    ``keras.models.load_model`` needs for MobileNetV3 models (or ``import mhzoo.layers`` and
+    call ``mhzoo.layers.register_serializables(keras)`` yourself).
+    """
+    from mhzoo.layers import register_serializables
+
+    km = get_keras(framework)
+    register_serializables(km)
+    p = Path(path)
+    if not p.exists():
+        raise ValueError(f"model file not found: {p}")
+    return km.models.load_model(str(p), compile=compile)

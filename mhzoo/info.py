@@ -7,7 +7,7 @@ from typing import Any
 from mhzoo.builder import resolve_spec
 from mhzoo.paper import table1_row
 from mhzoo.profiler import profile
-from mhzoo.registry import get_entry
+from mhzoo.registry import get_entry, list_models
 from mhzoo.widths import check_width, scale_spec
 
 __all__ = ["model_info"]
@@ -20,13 +20,11 @@ def model_info(name: str, width: float = 1.0, *, input_size: int = 224,
     Returns a JSON-ready dict with at least ``params_m`` (Table-1 convention), ``madds_m``,
     ``keras_params`` and ``backbone_params``.
     """
+    if not isinstance(name, str):
+        raise ValueError(f"model name must be a string, got {type(name).__name__}")
     width = check_width(width)
-    if name.endswith(".json"):  # a spec file, e.g. an architecture found by the search
-        entry = None
-        base = resolve_spec(name)
-    else:
-        entry = get_entry(name)
-        base = entry.fn()
+    base = resolve_spec(name)  # a registered name, or a spec JSON file (e.g. a searched one)
+    entry = get_entry(name) if name in list_models() else None
     prof = profile(base, width, input_size, divisible_by=divisible_by, verify=verify)
     concrete = scale_spec(base, width, divisible_by)
     info: dict[str, Any] = {

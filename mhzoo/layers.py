@@ -13,7 +13,7 @@ from typing import Any
 from mhzoo.spec import ArchSpec, Conv, DepthwiseSeparable, GlobalPool, InvertedBottleneck
 from mhzoo.widths import se_filters
 
-__all__ = ["decode_body", "hard_sigmoid", "hard_swish"]
+__all__ = ["decode_body", "hard_sigmoid", "hard_swish", "register_serializables"]
 
 
 def hard_swish(x: Any) -> Any:
@@ -28,6 +28,18 @@ def hard_sigmoid(x: Any) -> Any:
     import tensorflow as tf
 
     return tf.nn.relu6(x + 3.0) * (1.0 / 6.0)
+
+
+def register_serializables(km: ModuleType) -> None:
+    """Register :func:`hard_swish` / :func:`hard_sigmoid` as ``mhzoo>...`` in this Keras, so
+    models that use them can be saved, reloaded and cloned (idempotent)."""
+    saving = getattr(km, "saving", None)
+    register = getattr(saving, "register_keras_serializable", None) or \
+        km.utils.register_keras_serializable
+    registered = getattr(saving, "get_registered_name", None) or km.utils.get_registered_name
+    for fn in (hard_swish, hard_sigmoid):
+        if registered(fn) != f"mhzoo>{fn.__name__}":
+            register(package="mhzoo")(fn)
 
 
 def _activation(km: ModuleType, kind: str, name: str) -> Any:
@@ -130,6 +142,7 @@ def decode_body(km: ModuleType, spec: ArchSpec, x: Any) -> tuple[Any, dict[int, 
     Returns:
         The final tensor and ``{block index: tensor}`` for the blocks flagged as endpoints.
     """
+    register_serializables(km)
     dec = _Decoder(km, spec)
     endpoints: dict[int, Any] = {}
     for i, b in enumerate(spec.blocks):

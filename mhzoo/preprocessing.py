@@ -31,6 +31,11 @@ class Preprocessing:
     std: tuple[float, ...] = (127.5,)
 
     def __post_init__(self) -> None:
+        try:
+            object.__setattr__(self, "mean", _as_tuple(self.mean))
+            object.__setattr__(self, "std", _as_tuple(self.std))
+        except (TypeError, ValueError):
+            raise ValueError("mean and std must be numbers or sequences of numbers") from None
         object.__setattr__(self, "mean", _as_tuple(self.mean))
         object.__setattr__(self, "std", _as_tuple(self.std))
         if any(s <= 0 for s in self.std):
@@ -38,8 +43,18 @@ class Preprocessing:
         if len(self.mean) not in (1, 3) or len(self.std) not in (1, 3):
             raise ValueError("mean and std need 1 or 3 values")
 
+    def check_channels(self, channels: int) -> None:
+        """``ValueError`` unless this normalization fits an input with ``channels`` channels."""
+        for label, values in (("mean", self.mean), ("std", self.std)):
+            if len(values) not in (1, channels):
+                raise ValueError(
+                    f"preprocessing has {len(values)} per-channel {label} values but the input has "
+                    f"{channels} channel(s); pass preprocessing=Preprocessing(mean=m, std=s) with "
+                    f"1 or {channels} values")
+
     def scale_offset(self, channels: int = 3) -> tuple[np.ndarray, np.ndarray]:
         """``scale``, ``offset`` such that ``x * scale + offset == (x - mean) / std``."""
+        self.check_channels(channels)
         mean = np.broadcast_to(np.asarray(self.mean, np.float32), (channels,))
         std = np.broadcast_to(np.asarray(self.std, np.float32), (channels,))
         return (1.0 / std).astype(np.float32), (-mean / std).astype(np.float32)
@@ -63,10 +78,12 @@ class Preprocessing:
         return float(offset.min()), float((255.0 * scale + offset).max())
 
     def to_dict(self) -> dict[str, list[float]]:
+        """``{"mean": [...], "std": [...]}`` in 0-255 units (as stored in config.json)."""
         return {"mean": list(self.mean), "std": list(self.std)}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Preprocessing:
+        """Inverse of :meth:`to_dict`."""
         return cls(mean=d["mean"], std=d["std"])
 
 

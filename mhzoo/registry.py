@@ -34,6 +34,7 @@ class ModelEntry:
 
 
 _REGISTRY: dict[str, ModelEntry] = {}
+KINDS = ("classifier", "backbone")
 
 
 def register_model(
@@ -65,7 +66,12 @@ def list_models(pattern: str | Iterable[str] = "*", kind: str | None = None) -> 
         kind: ``"classifier"`` or ``"backbone"`` to filter by kind.
     """
     _ensure_loaded()
-    patterns = [pattern] if isinstance(pattern, str) else list(pattern)
+    patterns = [pattern] if isinstance(pattern, str) else (
+        list(pattern) if isinstance(pattern, Iterable) else None)
+    if not patterns or not all(isinstance(p, str) for p in patterns):
+        raise ValueError(f"pattern must be a string or a list of strings, got {pattern!r}")
+    if kind not in (None, *KINDS):
+        raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
     names = [n for n in _REGISTRY if any(fnmatch.fnmatchcase(n, p) for p in patterns)]
     if kind is not None:
         names = [n for n in names if _REGISTRY[n].kind == kind]
@@ -79,9 +85,19 @@ def get_entry(name: str) -> ModelEntry:
         raise ValueError(f"model name must be a string, got {type(name).__name__}")
     if name in _REGISTRY:
         return _REGISTRY[name]
-    close = difflib.get_close_matches(name, list(_REGISTRY), n=3, cutoff=0.5)
+    folded = {_fold(n): n for n in _REGISTRY}
+    if _fold(name) in folded:  # "Multi-MAX", "MultiMAX", "MULTI_MAX"
+        close = [folded[_fold(name)]]
+    else:
+        close = [folded[m] for m in difflib.get_close_matches(_fold(name), list(folded), n=3,
+                                                               cutoff=0.5)]
     hint = f"; did you mean {', '.join(close)}?" if close else ""
     raise ValueError(f"unknown model {name!r}{hint} (see `mhzoo list`)")
+
+
+def _fold(name: str) -> str:
+    """Case- and separator-insensitive form of a model name, for suggestions."""
+    return "".join(ch for ch in name.lower() if ch.isalnum())
 
 
 def get_spec(name: str) -> ArchSpec:

@@ -45,6 +45,13 @@ def _check_int(name: str, value: Any, minimum: int = 1) -> None:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
 
 
+def _check_bools(block: Any, *names: str) -> None:
+    for name in names:
+        value = getattr(block, name)
+        if not isinstance(value, bool):
+            raise ValueError(f"{name} must be true or false, got {value!r}")
+
+
 def _check_activation(value: Any) -> None:
     if value not in ACTIVATIONS:
         raise ValueError(f"unknown activation {value!r}; expected one of {', '.join(ACTIVATIONS)}")
@@ -73,6 +80,7 @@ class Conv:
         _check_int("kernel", self.kernel)
         _check_int("stride", self.stride)
         _check_activation(self.activation)
+        _check_bools(self, "batch_norm", "bias", "endpoint")
 
     def to_string(self) -> str:
         parts = ["conv", f"k{self.kernel}", f"s{self.stride}", f"c{self.filters}",
@@ -103,6 +111,7 @@ class DepthwiseSeparable:
         _check_int("kernel", self.kernel)
         _check_int("stride", self.stride)
         _check_activation(self.activation)
+        _check_bools(self, "endpoint")
 
     def to_string(self) -> str:
         parts = ["ds", f"k{self.kernel}", f"s{self.stride}", f"c{self.filters}",
@@ -151,10 +160,11 @@ class InvertedBottleneck:
             raise ValueError(f"expansion must be a positive number, got {self.expansion!r}")
         if self.expansion_filters is not None:
             _check_int("expansion_filters", self.expansion_filters)
-        if self.se_ratio is not None and not (
+        if self.se_ratio is not None and (isinstance(self.se_ratio, bool) or not (
             isinstance(self.se_ratio, int | float) and 0 < self.se_ratio <= 1
-        ):
+        )):
             raise ValueError(f"se_ratio must be in (0, 1], got {self.se_ratio!r}")
+        _check_bools(self, "fused", "residual", "endpoint")
 
     def to_string(self) -> str:
         parts = ["ib", f"k{self.kernel}", f"s{self.stride}"]
@@ -238,7 +248,12 @@ def parse_block(text: str) -> Block:
                 raise ValueError(f"unknown token {tok!r} in block string {text!r}")
             key = names[m.group(1)]
             raw = m.group(2)
-            kwargs[key] = float(raw) if key in ("expansion", "se_ratio") else int(float(raw))
+            if key in ("expansion", "se_ratio"):
+                kwargs[key] = float(raw)
+            elif raw.isdigit():
+                kwargs[key] = int(raw)
+            else:
+                raise ValueError(f"{key} must be a whole number in {tok!r} of {text!r}")
     cls = _BLOCK_TYPES[kind]
     allowed = {f.name for f in dataclasses.fields(cls)}
     bad = sorted(set(kwargs) - allowed)
@@ -280,22 +295,30 @@ class ArchSpec:
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
             raise ValueError("ArchSpec.name must be a non-empty string")
+        if isinstance(self.blocks, str | bytes) or not hasattr(self.blocks, "__iter__"):
+            raise ValueError(f"ArchSpec.blocks must be a sequence of blocks, got {self.blocks!r}")
         object.__setattr__(self, "blocks", tuple(self.blocks))
         if not self.blocks:
             raise ValueError(f"ArchSpec {self.name!r} has no blocks")
         for b in self.blocks:
             if not isinstance(b, tuple(_BLOCK_TYPES.values())):
                 raise ValueError(f"not a block: {b!r}")
-        if not isinstance(self.blocks[0], Conv | DepthwiseSeparable | InvertedBottleneck):
-            raise ValueError(f"ArchSpec {self.name!r} must start with a conv block")
+        if not isinstance(self.blocks[0], Conv | DepthwiseSeparable):
+            raise ValueError(f"ArchSpec {self.name!r} must start with a conv (or depthwise-"
+                             f"separable) block, not {self.blocks[0].to_string()!r}")
         _check_int("divisible_by", self.divisible_by)
         _check_int("min_depth", self.min_depth)
         if self.padding not in PADDINGS:
             raise ValueError(f"padding must be one of {PADDINGS}, got {self.padding!r}")
         if self.se_gate not in SE_GATES:
             raise ValueError(f"se_gate must be one of {SE_GATES}, got {self.se_gate!r}")
-        if not (isinstance(self.bn_epsilon, int | float) and self.bn_epsilon > 0):
+        if isinstance(self.bn_epsilon, bool) or not (
+                isinstance(self.bn_epsilon, int | float) and self.bn_epsilon > 0):
             raise ValueError(f"bn_epsilon must be > 0, got {self.bn_epsilon!r}")
+        if isinstance(self.bn_momentum, bool) or not (
+                isinstance(self.bn_momentum, int | float) and 0 <= self.bn_momentum < 1):
+            raise ValueError(f"bn_momentum must be in [0, 1), got {self.bn_momentum!r}")
+        _check_bools(self, "finegrain")
 
     # ------------------------------------------------------------------ views
     @property
@@ -305,6 +328,11 @@ class ArchSpec:
 
     def replace(self, **changes: Any) -> ArchSpec:
         """A copy with some fields changed (``dataclasses.replace``)."""
+        known = {f.name for f in dataclasses.fields(self)}
+        unknown = sorted(set(changes) - known)
+        if unknown:
+            raise ValueError(f"unknown spec field(s): {', '.join(unknown)}; expected some of "
+                             f"{', '.join(sorted(known))}")
         return dataclasses.replace(self, **changes)
 
     # ------------------------------------------------------------------ JSON
@@ -363,9 +391,11 @@ class ArchSpec:
     @classmethod
     def from_json(cls, text: str) -> ArchSpec:
         """Parse :meth:`to_json` output; ``ValueError`` with the reason on malformed input."""
+        if not isinstance(text, str | bytes | bytearray):
+            raise ValueError(f"spec JSON must be text, got {type(text).__name__}")
         try:
             data = json.loads(text)
-        except json.JSONDecodeError as exc:
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise ValueError(f"malformed spec JSON: {exc}") from None
         return cls.from_dict(data)
 
@@ -374,9 +404,11 @@ class ArchSpec:
         """Read a spec JSON file (or a ``config.json`` whose ``"spec"`` key holds one)."""
         p = Path(path)
         try:
-            text = p.read_text()
+            text = p.read_text(encoding="utf-8")
         except OSError as exc:
             raise ValueError(f"cannot read spec file {p}: {exc.strerror or exc}") from None
+        except UnicodeDecodeError:
+            raise ValueError(f"spec file {p} is not UTF-8 text (expected spec JSON)") from None
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:

@@ -67,10 +67,16 @@ def assign_named_weights(
                 raise ValueError(f"checkpoint lacks variable {key!r} (shape {tuple(var.shape)})")
             continue
         got = tuple(np.shape(weights[key]))
-        if got != tuple(var.shape):
-            raise ValueError(
-                f"shape mismatch for {key!r}: checkpoint {got} vs model {tuple(var.shape)} "
-                "(is the checkpoint for another architecture or width?)")
+        want = tuple(var.shape)
+        if got != want:
+            if key.startswith("block0_") and len(got) == 4 and got[:2] == want[:2] and (
+                    got[2] != want[2]):
+                hint = (f"the checkpoint expects {got[2]}-channel input images, the model has "
+                        f"{want[2]}")
+            else:
+                hint = "is the checkpoint for another architecture or width?"
+            raise ValueError(f"shape mismatch for {key!r}: checkpoint {got} vs model {want} "
+                             f"({hint})")
     if strict:
         extra = [k for k in weights if k not in targets and not k.startswith(skip_prefixes)]
         if extra:

@@ -53,7 +53,9 @@ def round_half_up(value: float, base: int) -> int:
 
 def check_width(width: Any) -> float:
     """Validate a width multiplier; returns it as float or raises ``ValueError``."""
-    if isinstance(width, bool) or not isinstance(width, int | float):
+    if isinstance(width, bool):
+        raise ValueError(f"width must be a positive number, got {width!r}")
+    if not isinstance(width, int | float):
         try:
             width = float(width)
         except (TypeError, ValueError):

@@ -95,7 +95,8 @@ class MhzooGroup(click.Group):
         try:
             return super().invoke(ctx)
         except USER_ERRORS as exc:
-            msg = exc.args[0] if isinstance(exc, ValueError) and exc.args else str(exc)
+            plain = isinstance(exc, ValueError) and not isinstance(exc, UnicodeError)
+            msg = exc.args[0] if plain and exc.args else str(exc)
             fail(str(msg))
         except KeyboardInterrupt:
             click.echo("Interrupted.", err=True)

@@ -74,3 +74,67 @@ def test_cli_list_and_info_work(tmp_path):
     spec_file.write_text(mhzoo.registry.get_spec("multi_max").to_json())
     r = CliRunner().invoke(main, ["info", str(spec_file)])
     assert r.exit_code == 0 and "4.3906 M" in r.output
+
+
+@pytest.mark.parametrize(("call", "match"), [
+    (lambda: mhzoo.build("multi_max", input_shape=(64, 64, 1),
+                         preprocessing=mhzoo.preprocessing.IMAGENET), "1 channel"),
+    (lambda: mhzoo.build("multi_max", preprocessing="imagenet"), "mhzoo.Preprocessing"),
+    (lambda: mhzoo.build("multi_max", width=True), "positive number"),
+    (lambda: mhzoo.model_info(3), "must be a string"),
+    (lambda: mhzoo.list_models(3), "pattern"),
+    (lambda: mhzoo.list_models(kind="bogus"), "kind"),
+    (lambda: mhzoo.ArchSpec("x", None), "sequence of blocks"),
+    (lambda: mhzoo.ArchSpec.from_json(None), "must be text"),
+    (lambda: mhzoo.registry.get_spec("multi_max").replace(colour=1), "unknown spec field"),
+    (lambda: mhzoo.registry.get_spec("multi_max").replace(bn_momentum=2), "bn_momentum"),
+    (lambda: mhzoo.registry.get_spec("multi_max").replace(bn_momentum="x"), "bn_momentum"),
+    (lambda: mhzoo.registry.get_spec("multi_max").replace(bn_epsilon=True), "bn_epsilon"),
+    (lambda: mhzoo.Conv(16, batch_norm="no"), "batch_norm"),
+    (lambda: mhzoo.InvertedBottleneck(16, se_ratio=True), "se_ratio"),
+    (lambda: mhzoo.spec.parse_block("conv_k3_s2_c16.5_relu"), "whole number"),
+    (lambda: mhzoo.ArchSpec("x", (mhzoo.InvertedBottleneck(16),)), "must start with a conv"),
+])
+def test_more_bad_inputs_are_value_errors(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+def test_two_endpoints_at_one_stride_is_an_error():
+    spec = mhzoo.ArchSpec.from_json(
+        '{"name": "t", "blocks": ["conv_k3_s2_c16_relu_out", "ib_k3_s1_e4_c16_relu_out",'
+        ' "ib_k3_s2_e4_c24_relu_out"]}')
+    with pytest.raises(ValueError, match="blocks 0 and 1 are both endpoints at stride 2"):
+        mhzoo.build(spec, features_only=True)
+
+
+def test_numpy_integers_and_folded_names_are_accepted():
+    import numpy as np
+
+    model = mhzoo.build("multi_max", input_shape=(np.int64(64), np.int64(64), 3),
+                        num_classes=np.int64(7))
+    assert model.output_shape == (None, 7)
+    with pytest.raises(ValueError, match="did you mean multi_max"):
+        mhzoo.build("Multi-MAX")
+
+
+def test_spec_file_without_json_suffix_and_binary_spec_file(tmp_path):
+    plain = tmp_path / "arch"
+    plain.write_text(mhzoo.registry.get_spec("multi_max").to_json())
+    assert mhzoo.model_info(str(plain))["params"] == mhzoo.model_info("multi_max")["params"]
+    binary = tmp_path / "bin.json"
+    binary.write_bytes(b"\xff\xfe\x00")
+    proc = _cli("info", str(binary))
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == (
+        f"Error: spec file {binary} is not UTF-8 text (expected spec JSON)")
+
+
+def test_checkpoint_for_rgb_named_when_loading_into_grayscale(tmp_path):
+    rgb = mhzoo.build("multi_max", input_shape=(64, 64, 3), num_classes=3)
+    mhzoo.save_pretrained(rgb, tmp_path / "ckpt")
+    with pytest.raises(ValueError, match="3-channel input images, the model has 1"):
+        mhzoo.build("multi_max", input_shape=(64, 64, 1), weights=tmp_path / "ckpt",
+                    preprocessing=mhzoo.Preprocessing())
+    with pytest.raises(ValueError, match="divisible_by cannot be combined with weights"):
+        mhzoo.build("multi_max", weights=tmp_path / "ckpt", divisible_by=32)
