@@ -4,7 +4,8 @@ exact converters from the TF Model Garden, keras.applications and timm.
 * ``mhzoo.build(name, weights=...)`` accepts a checkpoint folder, ``"hf-hub:org/repo[@rev]"``,
   ``"imagenet"`` or a tag (:func:`list_pretrained`).
 * :func:`save_pretrained` / :func:`push_to_hub` write ``model.safetensors`` + ``config.json`` +
-  ``README.md``.
+  ``README.md`` (``save_pretrained`` refuses an existing folder unless ``force=True``, and even
+  then replaces only an mhzoo checkpoint folder, never the working directory).
 * :func:`convert` (and ``mhzoo convert``) turns upstream checkpoints into mhzoo checkpoints.
 """
 
@@ -16,6 +17,7 @@ from typing import Any
 
 from mhzoo.weights.checkpoint import (
     WeightSource,
+    check_checkpoint_dir,
     open_local,
     open_weights,
     read_safetensors,
@@ -29,9 +31,9 @@ from mhzoo.weights.pretrained import (
     register_pretrained,
 )
 
-__all__ = ["SOURCES", "PretrainedTag", "WeightSource", "convert", "get_pretrained",
-           "list_pretrained", "open_local", "open_weights", "push_to_hub", "read_safetensors",
-           "register_pretrained", "save_pretrained"]
+__all__ = ["SOURCES", "PretrainedTag", "WeightSource", "check_checkpoint_dir", "convert",
+           "get_pretrained", "list_pretrained", "open_local", "open_weights", "push_to_hub",
+           "read_safetensors", "register_pretrained", "save_pretrained"]
 
 #: ``convert(source=...)`` values.
 SOURCES = ("tf-model-garden", "keras", "timm")
@@ -50,17 +52,17 @@ def convert(source: str, src: Any, out: str | os.PathLike, *, model: str | None 
         model: mhzoo model name (required except for timm, where it is checked).
         width: width multiplier (checked against the tensors; inferred when ``None``).
         num_classes: expected classifier size (checked).
-        force: overwrite ``out``.
+        force: replace ``out`` if it is an existing mhzoo checkpoint folder (a folder with
+            other files in it, or the working directory, is refused even then).
 
     Returns:
         ``out``; ``mhzoo.build(model, weights=out)`` rebuilds the converted model exactly.
     """
-    from mhzoo.atomic import check_output_path
     from mhzoo.weights.fit import write_converted
 
     if source not in SOURCES:
         raise ValueError(f"unknown source {source!r}; expected one of {', '.join(SOURCES)}")
-    check_output_path(out, force=force, directory=True)
+    check_checkpoint_dir(out, force=force)
     if source == "tf-model-garden":
         from mhzoo.weights.convert_tfm import convert_tfm
 

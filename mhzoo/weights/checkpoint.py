@@ -21,13 +21,14 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from mhzoo.atomic import atomic_dir
+from mhzoo.atomic import atomic_dir, check_output_path
 from mhzoo.preprocessing import Preprocessing
 from mhzoo.spec import ArchSpec
 from mhzoo.variables import assign_named_weights, named_variables, named_weights
@@ -37,6 +38,7 @@ __all__ = [
     "FORMAT",
     "WEIGHTS_NAME",
     "WeightSource",
+    "check_checkpoint_dir",
     "open_local",
     "open_weights",
     "read_safetensors",
@@ -172,12 +174,14 @@ class WeightSource:
         has_top = "classifier" in layer_names
         if include_top and has_top:
             ck = tensors.get("classifier/kernel")
-            if ck is None:
+            if ck is None and _features_only_gap(tensors, model):
+                pass  # reported below, with the features_only=True fix
+            elif ck is None:
                 raise ValueError(
                     f"{self._where()} has no classifier (backbone weights only); build with "
                     "include_top=False or features_only=True")
             want = model.get_layer("classifier").units
-            if ck.shape[-1] != want:
+            if ck is not None and ck.shape[-1] != want:
                 raise ValueError(
                     f"checkpoint {self._where()} has {ck.shape[-1]} classes but the model "
                     f"{want}; pass num_classes={ck.shape[-1]}, or include_top=False to load the "
@@ -186,6 +190,13 @@ class WeightSource:
         else:
             mapping = {k: v for k, v in tensors.items()
                        if k.split("/")[0] in layer_names and not k.startswith("classifier/")}
+        head = _features_only_gap(mapping, model)
+        if head:
+            raise ValueError(
+                f"checkpoint {self._where()} was saved from a feature extractor "
+                f"(features_only=True): it stops at block {head[0]} and has no weights for the "
+                f"layers after it ({', '.join(head[1][:3])}{' ...' if len(head[1]) > 3 else ''}"
+                "); build with features_only=True to load it")
         try:
             assign_named_weights(model, mapping, strict=True)
         except ValueError as exc:
@@ -194,6 +205,37 @@ class WeightSource:
                 what += f" at width {self.config['width']}"
             raise ValueError(f"checkpoint {self._where()} ({what}) does not fit model "
                              f"{model.name!r}: {exc}") from None
+
+
+_BLOCK_RE = re.compile(r"^block(\d+)_")
+
+
+def _features_only_gap(tensors: dict[str, np.ndarray], model: Any
+                       ) -> tuple[int, list[str]] | None:
+    """``(last block, missing layers)`` when ``tensors`` are a prefix of ``model``'s blocks.
+
+    A ``features_only=True`` model ends at its last endpoint, so its checkpoint holds every
+    variable of the first blocks and none of the later ones (e.g. the 1x1 head conv).
+    """
+    have = {int(m.group(1)) for k in tensors if (m := _BLOCK_RE.match(k))}
+    if not have:
+        return None
+    last = max(have)
+    missing: list[str] = []
+    for key, var in named_variables(model).items():
+        if key in tensors:
+            if tuple(np.shape(tensors[key])) != tuple(var.shape):
+                return None  # another architecture or width: the shape error says so
+            continue
+        if key.startswith("classifier/"):
+            continue
+        m = _BLOCK_RE.match(key)
+        if m is None or int(m.group(1)) <= last:
+            return None  # a gap inside the blocks the checkpoint has: another architecture
+        layer = key.split("/")[0]
+        if layer not in missing:
+            missing.append(layer)
+    return (last, missing) if missing else None
 
 
 def _read_config(path: Path) -> dict[str, Any]:
@@ -246,9 +288,9 @@ def open_local(path: str | os.PathLike, *, model: str | None = None,
 
 
 def _check_width(src: WeightSource, width: float | None) -> None:
-    """A checkpoint fixes the width: accept the default 1.0 or the same value."""
+    """A checkpoint fixes the width: accept no explicit width or the same value."""
     have = src.width
-    if have is None or width is None or width == 1.0:
+    if have is None or width is None:
         return
     if not math.isclose(float(width), have, rel_tol=0, abs_tol=1e-9):
         raise ValueError(
@@ -349,27 +391,63 @@ def model_config(model: Any, *, label_names: list[str] | None = None,
     }
 
 
+def check_checkpoint_dir(directory: str | os.PathLike, *, force: bool = False) -> Path:
+    """Validate a checkpoint output folder before anything is written; ``ValueError`` if not.
+
+    Refused: a regular file; an existing folder without ``force``; even with ``force``, the
+    current working directory or a folder containing it, and a non-empty folder holding
+    anything but an mhzoo checkpoint's files (``model.safetensors``, ``config.json``,
+    ``README.md``), so that replacing it never deletes unrelated files.
+    """
+    p = Path(directory)
+    if p.is_dir():
+        real, cwd = p.resolve(), Path.cwd().resolve()
+        if real == cwd or real in cwd.parents:
+            raise ValueError(f"refusing to write a checkpoint over {p} ({real}): it is the "
+                             "current working directory or contains it; give a new sub-folder, "
+                             "e.g. ./checkpoint")
+    check_output_path(p, force=force, directory=True)
+    if p.is_dir():
+        entries = sorted(e.name for e in p.iterdir())
+        other = [e for e in entries if e not in (WEIGHTS_NAME, CONFIG_NAME, CARD_NAME)]
+        if entries and (other or not {WEIGHTS_NAME, CONFIG_NAME} & set(entries)):
+            shown = ", ".join(other[:3]) + (" ..." if len(other) > 3 else "")
+            raise ValueError(f"refusing to replace {p}: it is not an mhzoo checkpoint folder "
+                             f"(it holds {shown or ', '.join(entries)}), and replacing it would "
+                             "delete those files; choose a new or empty folder")
+    return p
+
+
 def save_pretrained(model: Any, directory: str | os.PathLike, *,
                     label_names: list[str] | None = None,
                     pretrained_cfg: dict[str, Any] | None = None,
-                    model_card: bool = True, benchmarks: Any = None) -> Path:
+                    model_card: bool = True, benchmarks: Any = None,
+                    force: bool = False) -> Path:
     """Write ``model`` (built by :func:`mhzoo.build`) as an mhzoo checkpoint folder.
 
     Args:
         model: a Keras 3 or tf_keras model from :func:`mhzoo.build`.
-        directory: output folder (replaced atomically if it exists).
+        directory: output folder, written atomically (a new folder, or with ``force`` an
+            existing mhzoo checkpoint folder, replaced as a whole; see
+            :func:`check_checkpoint_dir` for what is refused).
         label_names: class names, one per classifier output.
         pretrained_cfg: extra preprocessing facts (``interpolation``, ``crop_pct``,
             ``license``, ``source`` ...); mean/std come from ``model.preprocessing``.
         model_card: also write ``README.md`` (architecture, params / MAdds).
         benchmarks: optional benchmark table for the card (see :func:`mhzoo.weights.card`).
+        force: replace ``directory`` if it is an existing mhzoo checkpoint folder.
 
     Returns:
         The folder path. ``mhzoo.build(name, weights=directory)`` rebuilds the same model.
+
+    Raises:
+        ValueError: not an mhzoo model, or ``directory`` refused (exists without ``force``,
+            is a file, the working directory, or a folder with other files in it).
     """
     if not hasattr(model, "arch_spec"):
         raise ValueError("save_pretrained needs a model built by mhzoo.build (it has no "
                          "arch_spec)")
+    check_checkpoint_dir(directory, force=force)
     prior = getattr(model, "pretrained_cfg", None) or {}
     cfg = model_config(model, label_names=label_names, pretrained_cfg=pretrained_cfg,
                        architecture=prior.get("architecture"),

@@ -16,7 +16,8 @@ __all__ = ["convert_cmd"]
 @click.option("--width", type=float, help="Width multiplier (checked; inferred if omitted).")
 @click.option("--num-classes", type=int, help="Expected classifier size (checked).")
 @click.option("-o", "--output", "out", required=True, help="Output checkpoint folder.")
-@click.option("--force", is_flag=True, help="Overwrite the output folder.")
+@click.option("--force", is_flag=True,
+              help="Replace the output folder if it is an mhzoo checkpoint folder.")
 def convert_cmd(source: str, src: str, model: str | None, width: float | None,
                 num_classes: int | None, out: str, force: bool) -> None:
     """Convert a TF Model Garden / keras.applications / timm checkpoint SRC to an mhzoo one.

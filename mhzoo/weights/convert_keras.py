@@ -21,7 +21,13 @@ import numpy as np
 from mhzoo.preprocessing import MINUS_ONE_TO_ONE
 from mhzoo.registry import get_spec
 from mhzoo.spec import ArchSpec, Conv, GlobalPool
-from mhzoo.weights.fit import Converted, fit_units, infer_width, minimalistic
+from mhzoo.weights.fit import (
+    Converted,
+    check_num_classes,
+    fit_units,
+    infer_width,
+    minimalistic,
+)
 
 __all__ = ["KERAS_MODELS", "convert_keras", "read_keras_weights"]
 
@@ -220,8 +226,7 @@ def convert_keras(src: Any, *, model: str, width: float | None = None,
         kernel = kernel.reshape(kernel.shape[-2], kernel.shape[-1])  # 1x1 conv -> dense
         classes = int(kernel.shape[1])
         layers["classifier"] = [kernel.astype(np.float32), np.asarray(bias, np.float32)]
-    if num_classes is not None and num_classes != classes:
-        raise ValueError(f"the Keras weights have {classes} classes, not {num_classes}")
+    check_num_classes("Keras checkpoint", classes, num_classes)
     pcfg = {**MINUS_ONE_TO_ONE.to_dict(), "input_size": [224, 224, 3],
             "interpolation": "bilinear", "license": "apache-2.0"}  # keras "tf" preprocessing
     label = src if isinstance(src, str | os.PathLike) else f"<{type(src).__name__} object>"

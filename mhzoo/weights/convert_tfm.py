@@ -27,7 +27,7 @@ import numpy as np
 
 from mhzoo.preprocessing import IMAGENET
 from mhzoo.registry import get_spec
-from mhzoo.weights.fit import Converted, fit_units, infer_width
+from mhzoo.weights.fit import Converted, check_num_classes, fit_units, infer_width
 
 __all__ = ["TFM_MODEL_IDS", "convert_tfm", "read_tfm_checkpoint"]
 
@@ -202,12 +202,7 @@ def convert_tfm(src: str | os.PathLike, *, model: str, width: float | None = Non
                              f"{spec.blocks[-1].filters} features")
         classes = int(kernel.shape[1])
         layers["classifier"] = [kernel.astype(np.float32), bias.astype(np.float32)]
-    if num_classes is not None and classes is not None and num_classes != classes:
-        raise ValueError(f"the checkpoint's classifier has {classes} classes, not {num_classes};"
-                         f" pass --num-classes {classes}")
-    if num_classes is not None and classes is None:
-        raise ValueError(f"the checkpoint has no classifier (backbone only), so it cannot give "
-                         f"{num_classes} classes; leave --num-classes out")
+    check_num_classes("checkpoint", classes, num_classes)
     pcfg = {**IMAGENET.to_dict(), "input_size": [224, 224, 3], "interpolation": "bilinear",
             "crop_pct": 0.875, "license": "apache-2.0"}  # official/vision classification input
     return Converted(architecture=name, spec=spec, base=base, width=w, width_exact=exact,

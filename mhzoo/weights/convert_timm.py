@@ -28,7 +28,13 @@ import numpy as np
 from mhzoo.registry import get_spec
 from mhzoo.spec import ArchSpec
 from mhzoo.weights.checkpoint import read_safetensors
-from mhzoo.weights.fit import Converted, fit_units, infer_width, minimalistic
+from mhzoo.weights.fit import (
+    Converted,
+    check_num_classes,
+    fit_units,
+    infer_width,
+    minimalistic,
+)
 
 __all__ = ["TIMM_FAMILIES", "convert_timm", "parse_timm_architecture"]
 
@@ -201,8 +207,7 @@ def convert_timm(src: str | os.PathLike, *, model: str | None = None,
     if left:
         raise ValueError(f"timm checkpoint {label} has tensors this converter does not map "
                          f"(e.g. {left[0]!r}); is it a {arch}?")
-    if num_classes is not None and num_classes != classes:
-        raise ValueError(f"the timm checkpoint has {classes} classes, not {num_classes}")
+    check_num_classes("timm checkpoint", classes, num_classes)
     tcfg = dict(cfg.get("pretrained_cfg") or {})
     pcfg: dict[str, Any] = {}
     if "mean" in tcfg and "std" in tcfg:  # timm: 0-1 units; mhzoo: 0-255

@@ -28,8 +28,8 @@ import numpy as np
 from mhzoo.spec import ArchSpec, Conv, DepthwiseSeparable, GlobalPool, InvertedBottleneck
 from mhzoo.widths import scale_spec, se_filters
 
-__all__ = ["COMMON_WIDTHS", "Converted", "fit_units", "infer_width", "minimalistic",
-           "progress", "write_converted"]
+__all__ = ["COMMON_WIDTHS", "Converted", "check_num_classes", "fit_units", "infer_width",
+           "minimalistic", "progress", "write_converted"]
 
 Unit = dict[str, Any]
 
@@ -59,6 +59,24 @@ class Converted:
     pretrained_cfg: dict[str, Any] = field(default_factory=dict)
     source: dict[str, Any] = field(default_factory=dict)
     label_offset: int | None = None
+
+
+def check_num_classes(what: str, classes: int | None, expected: int | None) -> None:
+    """``ValueError`` when the converted classifier size differs from ``--num-classes``.
+
+    Args:
+        what: the source, for the message (``"timm checkpoint"``, ``"Keras weights"`` ...).
+        classes: classifier size found in the tensors (``None``: no classifier).
+        expected: the size the caller asked for (``None``: not checked).
+    """
+    if expected is None or expected == classes:
+        return
+    if classes is None:
+        raise ValueError(f"the {what} has no classifier (a feature extractor), so it cannot give "
+                         f"{expected} classes; drop --num-classes, and build the converted "
+                         "checkpoint with include_top=False")
+    raise ValueError(f"the {what} has {classes} classes, not {expected}; pass --num-classes "
+                     f"{classes} (or leave it out)")
 
 
 def minimalistic(spec: ArchSpec) -> ArchSpec:

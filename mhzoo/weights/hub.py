@@ -3,9 +3,15 @@
 Downloads go through ``huggingface_hub.hf_hub_download`` (library name "mhzoo" and its version
 in the user agent, ``cache_dir``, revision pinning). ``HF_ENDPOINT``, ``HF_HUB_OFFLINE``,
 ``HF_HUB_CACHE`` / ``HF_HOME`` are read when a download is made (not only when huggingface_hub
-was imported). Every file handed out is verified: against the sha256 a registry entry pins, or
-else against the content hash the Hub stores it under (LFS files: sha256; small files: the git
-blob sha1), which also catches a corrupted cache.
+was imported). Every file handed out is verified: against the sha256 a registry entry pins
+(enforced on every load, cached or not), or else against the content hash the Hub serves and
+caches it under (LFS files: sha256; small files: the git blob sha1). The latter proves the file
+is intact (no transfer error, no corrupted cache), not that it is a particular upstream
+version: without a pinned ``@revision`` or ``sha256``, whatever ``main`` holds is accepted.
+
+huggingface_hub's logging is kept to errors during mhzoo downloads, and a Hub that is
+unreachable or answers 5xx fails at once with one error (instead of five retries over ~25 s)
+when the file is not cached.
 
 A repo may hold an mhzoo checkpoint (``config.json`` with ``"format": "mhzoo"``) or a timm one
 (``timm/<architecture>.<tag>``), which is converted once into mhzoo's cache.
@@ -13,18 +19,23 @@ A repo may hold an mhzoo checkpoint (``config.json`` with ``"format": "mhzoo"``)
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import logging
 import os
 import re
 import tempfile
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from mhzoo.weights.checkpoint import CONFIG_NAME, WEIGHTS_NAME, WeightSource, open_local
 
-__all__ = ["converted_cache_dir", "download", "hub_cache_dir", "open_hub", "parse_hub_id",
-           "push_to_hub", "verify_file"]
+__all__ = ["converted_cache_dir", "download", "file_sha256", "hub_cache_dir", "is_offline",
+           "offline_reason", "open_hub", "parse_hub_id", "push_to_hub", "quiet_hub",
+           "verify_file"]
 
 _REPO_RE = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
@@ -41,16 +52,76 @@ def parse_hub_id(weights: str) -> tuple[str, str | None]:
     return repo, rev or None
 
 
-def _offline() -> bool:
-    val = os.environ.get("HF_HUB_OFFLINE") or os.environ.get("TRANSFORMERS_OFFLINE") or ""
-    if val.upper() in {"1", "ON", "YES", "TRUE"}:
-        return True
+_TRUE = {"1", "ON", "YES", "TRUE"}
+
+
+def offline_reason() -> str | None:
+    """Why downloads are off (``"HF_HUB_OFFLINE is set"`` ...), or ``None`` when online."""
+    for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        if os.environ.get(var, "").upper() in _TRUE:
+            return f"{var} is set"
     try:
         from huggingface_hub import constants
 
-        return bool(constants.HF_HUB_OFFLINE)
+        if constants.HF_HUB_OFFLINE:
+            return "HF_HUB_OFFLINE was set when huggingface_hub was imported"
     except ImportError:  # pragma: no cover
-        return False
+        pass
+    return None
+
+
+def is_offline() -> bool:
+    """Whether Hub downloads are switched off (``HF_HUB_OFFLINE`` / ``TRANSFORMERS_OFFLINE``)."""
+    return offline_reason() is not None
+
+
+@contextlib.contextmanager
+def quiet_hub() -> Iterator[None]:
+    """huggingface_hub logging at ERROR level and its Python warnings muted, for one download.
+
+    Its retry loop logs a warning per attempt; mhzoo reports one error line instead. An explicit
+    ``HF_HUB_VERBOSITY`` is respected.
+    """
+    logger = logging.getLogger("huggingface_hub")
+    old = logger.level
+    if not os.environ.get("HF_HUB_VERBOSITY"):
+        logger.setLevel(max(logging.ERROR, old))
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", module=r"huggingface_hub(\.|$)")
+            yield
+    finally:
+        logger.setLevel(old)
+
+
+def _endpoint() -> str | None:
+    return os.environ.get("HF_ENDPOINT") or None
+
+
+def _probe(repo_id: str, filename: str, revision: str | None, version: str) -> str | None:
+    """One HEAD request without retries: why the Hub cannot serve the file now, or ``None``.
+
+    ``hf_hub_download`` retries a network error or an HTTP 5xx / 408 / 429 answer five times
+    with back-off (about 25 s; not configurable) when the file is not cached. Probing first
+    (public ``get_hf_file_metadata``, which does not retry) fails fast instead. A 4xx answer
+    returns ``None``: ``hf_hub_download`` then reports it precisely (repo / revision / file).
+    """
+    from huggingface_hub import get_hf_file_metadata, hf_hub_url
+    from huggingface_hub.errors import HfHubHTTPError
+
+    url = hf_hub_url(repo_id, filename, revision=revision, endpoint=_endpoint())
+    try:
+        get_hf_file_metadata(url, library_name="mhzoo", library_version=version,
+                             endpoint=_endpoint())
+    except HfHubHTTPError as exc:
+        status = getattr(getattr(exc, "response", None), "status_code", None)
+        if status is not None and status < 500 and status not in (408, 429):
+            return None
+        return f"answered HTTP {status}" if status is not None else "failed"
+    except Exception as exc:  # network errors (connection refused, DNS, timeout): httpx types
+        text = " ".join(str(exc).split())[:120]
+        return f"cannot be reached ({type(exc).__name__}{': ' + text if text else ''})"
+    return None
 
 
 def hub_cache_dir(cache_dir: str | os.PathLike | None = None) -> Path:
@@ -73,7 +144,8 @@ def converted_cache_dir() -> Path:
     return Path(root) / "converted"
 
 
-def _file_sha256(path: str | os.PathLike) -> str:
+def file_sha256(path: str | os.PathLike) -> str:
+    """sha256 hex digest of a file (read in 1 MiB chunks)."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -98,14 +170,14 @@ def verify_file(path: str | os.PathLike, *, sha256: str | None = None,
     fix = (f"delete {real} (or the whole cache entry) and load again, or pass "
            "force_download=True")
     if sha256 is not None:
-        got = _file_sha256(real)
+        got = file_sha256(real)
         if got != sha256.lower():
             raise ValueError(f"sha256 mismatch for {label}: the file has {got}, the registry "
                              f"pins {sha256.lower()}; the download is corrupted or the repo "
                              f"changed. {fix}")
         return
     if _HEX64.match(real.name):
-        got = _file_sha256(real)
+        got = file_sha256(real)
         if got != real.name:
             raise ValueError(f"corrupted cached file for {label}: its sha256 is {got} but the "
                              f"Hub stored it as {real.name}. {fix}")
@@ -119,12 +191,15 @@ def download(repo_id: str, filename: str, *, revision: str | None = None,
              force_download: bool = False) -> Path:
     """Download (or find in the cache) one file of a Hub repo and verify it.
 
+    huggingface_hub's own logging is kept to errors (see :func:`quiet_hub`), and a Hub that is
+    unreachable or answers 5xx fails at once when the file is not cached (see :func:`_probe`).
+
     Raises:
-        ValueError: repo / revision / file not found, offline without a cached copy (naming
-            the fixes), or a hash mismatch.
+        ValueError: repo / revision / file not found, Hub unreachable or failing, offline
+            without a cached copy (naming the fixes), or a hash mismatch.
     """
     try:
-        from huggingface_hub import hf_hub_download
+        from huggingface_hub import hf_hub_download, try_to_load_from_cache
         from huggingface_hub.errors import (
             LocalEntryNotFoundError,
             RemoteEntryNotFoundError,
@@ -136,33 +211,46 @@ def download(repo_id: str, filename: str, *, revision: str | None = None,
                          "huggingface-hub)") from None
     from mhzoo._version import __version__
 
-    offline = _offline()
+    offline = offline_reason()
     cache = hub_cache_dir(cache_dir)
     ref = f"hf-hub:{repo_id}" + (f"@{revision}" if revision else "")
+    hub = _endpoint() or "https://huggingface.co"
+    elsewhere = (f"or download the repo elsewhere (`hf download {repo_id}`) and pass "
+                 "weights=<local folder>")
     try:
-        path = hf_hub_download(
-            repo_id, filename, revision=revision, cache_dir=str(cache),
-            library_name="mhzoo", library_version=__version__,
-            endpoint=os.environ.get("HF_ENDPOINT") or None, local_files_only=offline,
-            force_download=force_download)
+        with quiet_hub():
+            cached = try_to_load_from_cache(repo_id, filename, cache_dir=str(cache),
+                                            revision=revision)
+            why = None
+            if not offline and not force_download and not isinstance(cached, str):
+                why = _probe(repo_id, filename, revision, __version__)
+            if why is not None:
+                raise ValueError(
+                    f"cannot download {filename} of {ref}: the Hub ({hub}) {why}, and the file "
+                    f"is not in the cache {cache}. Try again later, check your network / "
+                    f"HF_ENDPOINT, {elsewhere}")
+            path = hf_hub_download(
+                repo_id, filename, revision=revision, cache_dir=str(cache),
+                library_name="mhzoo", library_version=__version__, endpoint=_endpoint(),
+                local_files_only=offline is not None, force_download=force_download)
     except RepositoryNotFoundError:
         raise ValueError(f"Hub repo {repo_id!r} not found (or private: log in with "
                          "`hf auth login` / set HF_TOKEN)") from None
     except RevisionNotFoundError:
         raise ValueError(f"revision {revision!r} not found in Hub repo {repo_id!r}") from None
     except LocalEntryNotFoundError:
-        why = ("HF_HUB_OFFLINE is set" if offline else
-               f"the Hub ({os.environ.get('HF_ENDPOINT') or 'https://huggingface.co'}) cannot "
-               "be reached")
+        if offline:
+            var = offline.split()[0]
+            why, first = offline, f"go online once (unset {var}) to fill the cache"
+        else:
+            why, first = f"the Hub ({hub}) cannot be reached", "check your network / HF_ENDPOINT"
         raise ValueError(
-            f"{filename} of {ref} is not in the cache {cache} and {why}. Fixes: go online once "
-            "(unset HF_HUB_OFFLINE) to fill the cache; point HF_HUB_CACHE / cache_dir at a "
-            "cache that has it; or download the repo elsewhere (`hf download "
-            f"{repo_id}`) and pass weights=<local folder>") from None
+            f"{filename} of {ref} is not in the cache {cache} and {why}. Fixes: {first}; point "
+            f"HF_HUB_CACHE / cache_dir at a cache that has it; {elsewhere}") from None
     except RemoteEntryNotFoundError:
         raise ValueError(f"{filename} not found in Hub repo {repo_id!r}"
                          + (f" at revision {revision!r}" if revision else "")) from None
-    except OSError as exc:  # network errors and other I/O problems
+    except OSError as exc:  # other HTTP and I/O problems
         raise ValueError(f"cannot download {filename} of {ref}: "
                          f"{' '.join(str(exc).split())[:200]}") from None
     verify_file(path, sha256=sha256, label=f"{filename} of {ref}")

@@ -9,15 +9,36 @@ Every entry points to a real upstream source and states the preprocessing it exp
 * ``tfm_in1k``: Model Garden checkpoints on Google Cloud Storage (fetched by the user, then
   converted with ``mhzoo convert --from tf-model-garden``).
 
-``weights="imagenet"`` picks the model's default tag at the requested width. Where no public
+``weights="imagenet"`` picks the model's default tag at the requested width: the one entry
+flagged ``default=True`` for that (model, width); :func:`register_pretrained` refuses a second
+one, so the choice never depends on registration order. The rule the built-in flags follow:
+``keras_in1k`` wherever keras.applications publishes the (model, width) (what
+``keras.applications.X(weights="imagenet")`` users get), else the timm tag (today only
+``mobilenet_v3_small_050.lamb_in1k``); other tags are picked by name. Where no public
 classification weights exist (Multi-AVG, Multi-MAX), it raises and says so: mhzoo never falls
 back to random weights in silence.
+
+Integrity. A tag's ``sha256`` pin, when set, is enforced on every load of a Hub source (the
+cached ``model.safetensors`` is hashed and compared) and on the download of a keras source;
+a mismatch raises. The built-in tags pin no sha256 and no revision (the values cannot be
+computed without downloading the upstream files), so what is verified is weaker:
+
+* Hub sources (timm tags): each file must match the content hash the Hub itself serves and
+  caches it under (sha256 for LFS files such as ``model.safetensors``, the git blob sha1 for
+  ``config.json``). That catches transfer errors and a corrupted cache, not a repo whose ``main``
+  branch was changed upstream: without ``revision`` the latest commit is used;
+* keras sources: the MobileNetV3 files are checked against the md5 keras' own
+  ``WEIGHTS_HASHES`` pin; keras publishes no hash for the MobileNet / MobileNetV2 files, so
+  those are checked only by the converter (readable HDF5, every tensor present with the
+  expected shape);
+* Model Garden sources are fetched by the user and converted with the same strict checks.
 """
 
 from __future__ import annotations
 
 import fnmatch
 import os
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -43,14 +64,20 @@ class PretrainedTag:
             ``"tf-model-garden"`` (manual download).
         url: download url (keras) or where to fetch it (Model Garden).
         hf_hub_id: ``org/repo`` for Hub sources.
-        revision: pinned Hub revision (commit hash or tag); ``None`` follows ``main``.
-        sha256: pinned sha256 of the weight file (``None``: the Hub's own content hash is
-            checked instead).
-        md5: keras-applications file hash (from keras' own ``WEIGHTS_HASHES``).
+        revision: pinned Hub revision (commit hash or tag); ``None`` follows ``main`` (the
+            latest commit at download time).
+        sha256: pinned sha256 of the weight file (``model.safetensors`` on the Hub, the
+            ``.h5`` for keras), enforced when set: a mismatch raises ``ValueError``. ``None``
+            (every built-in tag): Hub files are checked only against the content hash the Hub
+            serves them with (integrity of transfer and cache, not a fixed upstream version);
+            keras files against ``md5`` if any.
+        md5: keras-applications file hash (from keras' own ``WEIGHTS_HASHES``; only
+            MobileNetV3 has one).
         preprocessing: normalization the weights expect (0-255 units).
         num_classes, interpolation, crop_pct, license, description: as in timm's PretrainedCfg.
         keras_model: converter model name when it differs from ``model`` (minimalistic small).
-        default: the tag ``weights="imagenet"`` picks for this model and width.
+        default: the tag ``weights="imagenet"`` picks for this model and width (at most one
+            per model and width; see the module docstring for the rule).
     """
 
     model: str
@@ -105,10 +132,28 @@ NO_PUBLIC_WEIGHTS = {
 }
 
 
+def _default_of(model: str, width: float, *, skip: str | None = None) -> PretrainedTag | None:
+    for e in _REGISTRY.values():
+        if e.default and e.model == model and abs(e.width - width) < 1e-9 and e.name != skip:
+            return e
+    return None
+
+
 def register_pretrained(entry: PretrainedTag, *, overwrite: bool = False) -> PretrainedTag:
-    """Add a tag to the registry (``overwrite=True`` to replace one)."""
+    """Add a tag to the registry (``overwrite=True`` to replace one of the same name).
+
+    Raises:
+        ValueError: the name is taken (without ``overwrite``), or ``entry.default`` while
+            another tag is already the default of the same model and width.
+    """
     if entry.name in _REGISTRY and not overwrite:
         raise ValueError(f"pretrained tag {entry.name!r} already registered")
+    other = _default_of(entry.model, entry.width, skip=entry.name) if entry.default else None
+    if other is not None:
+        raise ValueError(f"{entry.model} at width {entry.width:g} already has a default tag, "
+                         f"{other.name} (weights='imagenet' picks it); register {entry.name} "
+                         f"with default=False, or re-register {other.name} with default=False "
+                         "(overwrite=True) first")
     _REGISTRY[entry.name] = entry
     return entry
 
@@ -172,7 +217,7 @@ def _timm_entries() -> None:
         register_pretrained(PretrainedTag(
             model, w, tag, "timm-hub", hf_hub_id=f"timm/{repo}", preprocessing=prep,
             interpolation=interp, keras_model=km,
-            default=(model, w) in {("mobilenet_v2", 0.5), ("mobilenet_v3_small", 0.5)},
+            default=(model, w) == ("mobilenet_v3_small", 0.5),  # keras has no 0.5 V3 small
             description=f"timm {repo} (Hugging Face Hub)"))
 
 
@@ -195,12 +240,37 @@ def list_pretrained(pattern: str = "*") -> list[str]:
     return sorted(n for n in _REGISTRY if fnmatch.fnmatchcase(n, pattern))
 
 
-def get_pretrained(name: str) -> PretrainedTag:
-    """The registry entry of a full tag name; ``ValueError`` listing close ones otherwise."""
+def get_pretrained(name: str, *, model: str | None = None) -> PretrainedTag:
+    """The registry entry of a full tag name.
+
+    Args:
+        name: ``<model>_<width x 100>.<tag>``.
+        model: the model being built (only for the message when ``name`` is unknown).
+
+    Raises:
+        ValueError: unknown tag; it suggests close tags of the same model only, or says that
+            the model has no pretrained tags at all.
+    """
     if name in _REGISTRY:
         return _REGISTRY[name]
     import difflib
 
+    base = model or re.sub(r"_\d{3}$", "", name.partition(".")[0])
+    own = sorted(n for n, e in _REGISTRY.items() if base in (e.model, e.keras_model))
+    if own:
+        close = difflib.get_close_matches(name, own, n=3, cutoff=0.5)
+        hint = (f"; did you mean {', '.join(close)}?" if close else
+                f"; the tags of {base} are {', '.join(own[:6])}{' ...' if len(own) > 6 else ''}")
+        raise ValueError(f"unknown pretrained tag {name!r}{hint} (see "
+                         "mhzoo.weights.list_pretrained())")
+    from mhzoo.registry import list_models
+
+    if base in list_models() or base in NO_PUBLIC_WEIGHTS:
+        why = f"; {NO_PUBLIC_WEIGHTS[base]}" if base in NO_PUBLIC_WEIGHTS else ""
+        raise ValueError(
+            f"unknown pretrained tag {name!r}: {base} has no pretrained tags (see "
+            f"mhzoo.weights.list_pretrained()){why}; convert a checkpoint with mhzoo convert "
+            f"--from tf-model-garden|keras|timm SRC --model {base} -o DIR and pass weights=DIR")
     close = difflib.get_close_matches(name, list(_REGISTRY), n=3, cutoff=0.5)
     hint = f"; did you mean {', '.join(close)}?" if close else ""
     raise ValueError(f"unknown pretrained tag {name!r}{hint} (see "
@@ -222,16 +292,15 @@ def _resolve(weights: str, model: str | None, width: float | None) -> Pretrained
                 f"weights instead. Convert a checkpoint you trained: mhzoo convert --from "
                 f"tf-model-garden CKPT --model {model} -o DIR, then weights=DIR; or train one "
                 "(TF Model Garden imagenet_mobilenetv3.5_*.yaml experiments) and convert it")
-        hits = [e for e in _REGISTRY.values() if e.model == model and e.default
-                and abs(e.width - w) < 1e-9]
-        if not hits:
+        hit = _default_of(model, w)
+        if hit is None:
             have = sorted({f"{e.width:g}" for e in _REGISTRY.values() if e.model == model})
             detail = (f"published widths: {', '.join(have)}" if have else
                       "no pretrained weights are registered for it")
             raise ValueError(f"weights='imagenet': no ImageNet weights for {model} at width "
                              f"{w:g} ({detail}); pass one of those widths, a tag from "
                              "mhzoo.weights.list_pretrained(), or convert your own checkpoint")
-        return hits[0]
+        return hit
     if "." not in weights:
         raise ValueError(f"weights={weights!r} is neither a path, 'hf-hub:org/repo', "
                          "'imagenet' nor a tag such as 'mobilenet_v3_large_100.keras_in1k'")
@@ -239,12 +308,12 @@ def _resolve(weights: str, model: str | None, width: float | None) -> Pretrained
     if weights in _REGISTRY:
         entry = _REGISTRY[weights]
     elif model is not None and arch in (model, model + "_minimalistic"):
-        entry = get_pretrained(f"{_slug(arch, w)}.{tag}")
+        entry = get_pretrained(f"{_slug(arch, w)}.{tag}", model=model)
     else:
         entry = get_pretrained(weights)
     if model is not None and model != entry.model:
         raise ValueError(f"pretrained tag {entry.name} is for {entry.model}, not {model}")
-    if width is not None and width != 1.0 and abs(entry.width - width) > 1e-9:
+    if width is not None and abs(entry.width - width) > 1e-9:
         raise ValueError(f"pretrained tag {entry.name} is width {entry.width:g}, not {width:g}")
     return entry
 
@@ -285,13 +354,13 @@ def _keras_md5(entry: PretrainedTag) -> str | None:
 def _open_keras(entry: PretrainedTag, model: str | None, width: float | None) -> WeightSource:
     from mhzoo.weights.convert_keras import convert_keras
     from mhzoo.weights.fit import write_converted
-    from mhzoo.weights.hub import _offline, converted_cache_dir
+    from mhzoo.weights.hub import converted_cache_dir, offline_reason
 
     out = converted_cache_dir() / f"keras--{entry.name}"
     if not (out / WEIGHTS_NAME).is_file():
-        if _offline():
-            raise ValueError(f"{entry.name} is not in the mhzoo cache ({out}) and HF_HUB_OFFLINE "
-                             f"is set; go online once, or download {entry.url} elsewhere and "
+        if (reason := offline_reason()) is not None:
+            raise ValueError(f"{entry.name} is not in the mhzoo cache ({out}) and {reason}; go "
+                             f"online once, or download {entry.url} elsewhere and "
                              "run mhzoo convert --from keras FILE --model "
                              f"{entry.keras_model or entry.model} -o DIR")
         os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -309,8 +378,24 @@ def _open_keras(entry: PretrainedTag, model: str | None, width: float | None) ->
             raise ValueError(f"cannot download {entry.url}: {' '.join(str(exc).split())[:200]}"
                              f"; download it elsewhere and run mhzoo convert --from keras FILE "
                              f"--model {entry.keras_model or entry.model} -o DIR") from None
+        if entry.sha256 is not None:
+            _check_sha256(Path(path), entry)
         conv = convert_keras(path, model=entry.keras_model or entry.model, width=entry.width)
         conv = replace(conv, pretrained_cfg={**conv.pretrained_cfg, **entry.pretrained_cfg()})
         out.parent.mkdir(parents=True, exist_ok=True)
         write_converted(conv, out)
     return open_local(Path(out), model=model, width=width, origin=entry.name)
+
+
+def _check_sha256(path: Path, entry: PretrainedTag) -> None:
+    """Enforce ``entry.sha256`` on a downloaded file (removed on a mismatch, so the next load
+    downloads it again)."""
+    from mhzoo.weights.hub import file_sha256
+
+    got = file_sha256(path)
+    if got != entry.sha256.lower():
+        path.unlink(missing_ok=True)
+        raise ValueError(f"sha256 mismatch for {entry.name} ({entry.url}): the file has {got}, "
+                         f"the registry pins {entry.sha256.lower()}; the download is corrupted "
+                         "or the upstream file changed (the file was removed; load again to "
+                         "retry, or fix the pin)")

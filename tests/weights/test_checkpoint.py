@@ -111,3 +111,63 @@ def test_bad_weight_values(tmp_path):
         open_weights(tmp_path / "up")
     with pytest.raises(ValueError, match="malformed Hub reference"):
         open_weights("hf-hub:not a repo")
+
+
+def test_save_pretrained_never_clobbers_unrelated_files(tmp_path, monkeypatch):
+    m = mhzoo.build("multi_max", 0.25, input_shape=SHAPE, num_classes=3, framework="tf_keras")
+    d = tmp_path / "d"
+    d.mkdir()
+    (d / "notes.txt").write_text("keep")
+    with pytest.raises(ValueError, match=r"output exists: .*force=True"):
+        mhzoo.save_pretrained(m, d)
+    with pytest.raises(ValueError, match=r"refusing to replace .*d: it is not an mhzoo "
+                                         r"checkpoint folder \(it holds notes\.txt\)"):
+        mhzoo.save_pretrained(m, d, force=True)
+    assert sorted(p.name for p in d.iterdir()) == ["notes.txt"]
+    f = tmp_path / "f"
+    f.write_text("a file")
+    with pytest.raises(ValueError, match="output path is a file, expected a folder"):
+        mhzoo.save_pretrained(m, f, force=True)
+    assert f.read_text() == "a file"
+    ck = mhzoo.save_pretrained(m, tmp_path / "ck", model_card=False)
+    with pytest.raises(ValueError, match="output exists"):
+        mhzoo.save_pretrained(m, ck)
+    (tmp_path / "empty").mkdir()
+    for target in (ck, tmp_path / "empty"):  # a checkpoint folder or an empty one: replaced
+        out = mhzoo.save_pretrained(m, target, force=True)
+        assert sorted(p.name for p in out.iterdir()) == ["README.md", "config.json",
+                                                         "model.safetensors"]
+    monkeypatch.chdir(ck)
+    for target in (".", "..", ck):
+        with pytest.raises(ValueError, match="current working directory or contains it"):
+            mhzoo.save_pretrained(m, target, force=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ck", "d", "empty", "f"]  # no debris
+    assert (ck / "model.safetensors").is_file()
+
+
+def test_features_only_checkpoint_names_the_fix(tmp_path, randomize_bn):
+    feat = _random_model("multi_max", "tf_keras", randomize_bn, features_only=True)
+    out = mhzoo.save_pretrained(feat, tmp_path / "ck", model_card=False)
+    for kw in ({"include_top": False}, {}):
+        with pytest.raises(ValueError, match=r"saved from a feature extractor "
+                                             r"\(features_only=True\): it stops at block 14 .*"
+                                             r"block15_conv.*build with features_only=True"):
+            mhzoo.build("multi_max", input_shape=SHAPE, weights=out, framework="tf_keras", **kw)
+    back = mhzoo.build("multi_max", input_shape=SHAPE, weights=out, features_only=True,
+                       framework="tf_keras")
+    ref = named_weights(feat)
+    assert all(np.array_equal(v, ref[k]) for k, v in named_weights(back).items())
+    # into another architecture it is still a shape error, not a features_only hint
+    with pytest.raises(ValueError, match=r"does not fit model .*'block2_expand/kernel'") as err:
+        mhzoo.build("multi_avg", input_shape=SHAPE, weights=out, include_top=False,
+                    framework="tf_keras")
+    assert "feature extractor" not in str(err.value)
+
+
+def test_explicit_width_must_match_the_checkpoint(tmp_path):
+    """No width takes the checkpoint's; an explicit other width (1.0 too) is refused."""
+    small = mhzoo.build("multi_max", 0.75, input_shape=(64, 64, 3), num_classes=4)
+    mhzoo.save_pretrained(small, tmp_path / "ckpt")
+    assert mhzoo.build("multi_max", weights=tmp_path / "ckpt").width == 0.75
+    with pytest.raises(ValueError, match=r"at width 0\.75, but width 1 was asked"):
+        mhzoo.build("multi_max", 1.0, weights=tmp_path / "ckpt")

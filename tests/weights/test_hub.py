@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
+import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -136,6 +140,71 @@ def test_pretrained_timm_tag_downloads_converts_and_matches(local_hub, monkeypat
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # converted copy + cache serve it offline
     again = mhzoo.build("mobilenet_v3_large", weights="mobilenet_v3_large.ra_in1k")
     assert again.arch_spec.padding == "symmetric"
+
+
+def test_failing_hub_is_one_error_line_in_the_cli(tmp_path, local_hub):
+    """An HTTP-500 Hub: one ``Error:`` line on stderr, exit 2, one request (no retry loop with
+    a warning per attempt), no offline advice, no output folder."""
+    local_hub.fail_status = 500
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-c", "from mhzoo.cli import main; main()", "convert", "--from",
+           "timm", "hf-hub:acme/repo", "-o", str(out)]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 2, res.stderr
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: "), res.stderr
+    assert f"the Hub ({local_hub.url}) answered HTTP 500" in lines[0]
+    assert "HF_HUB_OFFLINE" not in lines[0] and "hf download acme/repo" in lines[0]
+    assert [m for m, _, _ in local_hub.requests] == ["HEAD"]
+    assert not out.exists()
+
+
+class _Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def test_unreachable_hub_fails_fast_and_quietly(monkeypatch, local_hub, mhzoo_checkpoint):
+    with socket.socket() as s:  # a loopback port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    rec = _Records()
+    logging.getLogger("huggingface_hub").addHandler(rec)
+    try:
+        monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{port}")
+        with pytest.raises(ValueError) as err:
+            mhzoo.build("multi_max", weights="hf-hub:acme/mm")
+        msg = str(err.value)
+        assert f"the Hub (http://127.0.0.1:{port}) cannot be reached (ConnectError" in msg
+        assert "not in the cache" in msg and "HF_HUB_OFFLINE" not in msg
+        # a cached repo still loads while the Hub fails (no probe, no retries)
+        monkeypatch.setenv("HF_ENDPOINT", local_hub.url)
+        folder, ref = mhzoo_checkpoint
+        local_hub.add_folder("acme/mm", folder)
+        mhzoo.build("multi_max", input_shape=SHAPE, weights="hf-hub:acme/mm",
+                    framework="tf_keras")
+        local_hub.requests.clear()
+        local_hub.fail_status = 500
+        again = mhzoo.build("multi_max", input_shape=SHAPE, weights="hf-hub:acme/mm",
+                            framework="tf_keras")
+        assert _same(again, ref)
+        assert [m for m, _, _ in local_hub.requests] == ["HEAD", "HEAD"]  # one per file
+    finally:
+        logging.getLogger("huggingface_hub").removeHandler(rec)
+    assert [r.getMessage() for r in rec.records if r.levelno >= logging.WARNING] == []
+
+
+def test_offline_advice_names_the_variable_that_is_set(monkeypatch):
+    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
+    with pytest.raises(ValueError) as err:
+        mhzoo.build("multi_max", weights="hf-hub:acme/mm")
+    msg = str(err.value)
+    assert "TRANSFORMERS_OFFLINE is set" in msg and "unset TRANSFORMERS_OFFLINE" in msg
+    assert "HF_HUB_OFFLINE" not in msg
 
 
 class RecordingApi:

@@ -117,9 +117,21 @@ def test_keras_variant_mismatches_are_clear(tmp_path):
         convert("keras", src, tmp_path / "b", model="mobilenet_v2")
     with pytest.raises(ValueError, match=r"no keras\.applications counterpart"):
         convert("keras", src, tmp_path / "c", model="multi_max")
-    with pytest.raises(ValueError, match="1000 classes, not 10"):
+    with pytest.raises(ValueError, match="1000 classes, not 10; pass --num-classes 1000"):
         convert("keras", src, tmp_path / "d", model="mobilenet_v3_large_minimalistic",
                 num_classes=10)
     (tmp_path / "bad.h5").write_bytes(b"not hdf5")
     with pytest.raises(ValueError, match=r"cannot read .*bad\.h5"):
         convert("keras", str(tmp_path / "bad.h5"), tmp_path / "e", model="mobilenet_v2")
+
+
+def test_num_classes_against_keras_weights_without_top(tmp_path):
+    import keras
+
+    src = keras_app(keras, "mobilenet_v3_small", 1.0, include_top=False)
+    with pytest.raises(ValueError) as err:
+        convert("keras", src, tmp_path / "a", model="mobilenet_v3_small", num_classes=10)
+    msg = str(err.value)
+    assert msg.startswith("the Keras checkpoint has no classifier (a feature extractor), so it "
+                          "cannot give 10 classes; drop --num-classes")
+    assert "include_top=False" in msg and "None" not in msg

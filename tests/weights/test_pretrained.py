@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -80,6 +82,50 @@ def test_cli_refuses_existing_output(tmp_path):
     res = CliRunner().invoke(main, ["convert", "--from", "timm", "x", "-o",
                                     str(tmp_path / "out")])
     assert res.exit_code == 2 and "output exists" in res.stderr and "--force" in res.stderr
+    (tmp_path / "out" / "notes.txt").write_text("keep")  # --force never deletes other files
+    res = CliRunner().invoke(main, ["convert", "--from", "timm", "x", "-o",
+                                    str(tmp_path / "out"), "--force"])
+    assert res.exit_code == 2 and "is not an mhzoo checkpoint folder" in res.stderr
+    assert res.stderr.count("\n") == 1 and (tmp_path / "out" / "notes.txt").is_file()
+
+
+def test_imagenet_default_is_unique_and_follows_the_rule():
+    """One default per (model, width): keras_in1k where keras publishes it, else timm's."""
+    from mhzoo.weights import PretrainedTag, register_pretrained
+    from mhzoo.weights.pretrained import _resolve
+
+    entries = [get_pretrained(n) for n in list_pretrained()]
+    keras = {(e.model, e.width) for e in entries if e.tag == "keras_in1k" and not e.keras_model}
+    defaults: dict = {}
+    for e in entries:
+        if e.default:
+            assert (e.model, e.width) not in defaults, (e.name, defaults[(e.model, e.width)])
+            defaults[(e.model, e.width)] = e.name
+            assert (e.tag == "keras_in1k") == ((e.model, e.width) in keras), e.name
+    assert keras <= set(defaults)
+    assert _resolve("imagenet", "mobilenet_v2", 0.5).name == "mobilenet_v2_050.keras_in1k"
+    assert _resolve("imagenet", "mobilenet_v3_small", 0.5).name == \
+        "mobilenet_v3_small_050.lamb_in1k"
+    with pytest.raises(ValueError, match=r"mobilenet_v2 at width 0.5 already has a default tag, "
+                                         r"mobilenet_v2_050.keras_in1k"):
+        register_pretrained(PretrainedTag("mobilenet_v2", 0.5, "test_dflt", "hub",
+                                          hf_hub_id="acme/x", default=True))
+    assert "mobilenet_v2_050.test_dflt" not in list_pretrained()
+
+
+def test_unknown_tag_suggests_only_tags_of_the_same_model():
+    with pytest.raises(ValueError) as err:
+        mhzoo.build("multi_max", weights="multi_max.foo")
+    msg = str(err.value)
+    assert "multi_max has no pretrained tags" in msg and "list_pretrained()" in msg
+    assert "mhzoo convert --from tf-model-garden|keras|timm SRC --model multi_max" in msg
+    assert "did you mean" not in msg and "multi_avg_seg" not in msg
+    with pytest.raises(ValueError, match="multi_avg has no pretrained tags"):
+        mhzoo.weights.get_pretrained("multi_avg_100.tfm_in1k")
+    with pytest.raises(ValueError, match=r"did you mean ([\w.]+(, )?)+\?") as err:
+        mhzoo.build("mobilenet_v2", 0.35, weights="mobilenet_v2.lamb_in1k")
+    close = str(err.value).split("did you mean ")[1].split("?")[0].split(", ")
+    assert close and all(c.startswith("mobilenet_v2_") for c in close), close
 
 
 def test_keras_tag_downloads_converts_once_and_loads(tmp_path, local_hub, monkeypatch):
@@ -93,10 +139,18 @@ def test_keras_tag_downloads_converts_once_and_loads(tmp_path, local_hub, monkey
 
     src = tf_keras.applications.MobileNetV3Small(input_shape=(64, 64, 3), weights=None)
     src.save_weights(str(tmp_path / "w.h5"))
-    local_hub.files["w.h5"] = (tmp_path / "w.h5").read_bytes()
+    data = (tmp_path / "w.h5").read_bytes()
+    local_hub.files["w.h5"] = data
+    pinned_bad = register_pretrained(PretrainedTag(
+        "mobilenet_v3_small", 1.0, "test_bad", "keras", url=f"{local_hub.url}/files/w.h5",
+        sha256="0" * 64))
     tag = register_pretrained(PretrainedTag("mobilenet_v3_small", 1.0, "test_keras", "keras",
-                                            url=f"{local_hub.url}/files/w.h5"))
+                                            url=f"{local_hub.url}/files/w.h5",
+                                            sha256=hashlib.sha256(data).hexdigest()))
     try:
+        with pytest.raises(ValueError, match=r"sha256 mismatch for mobilenet_v3_small_100."
+                                             r"test_bad .* the registry pins 0{64}"):
+            mhzoo.build("mobilenet_v3_small", weights="mobilenet_v3_small.test_bad")
         model = mhzoo.build("mobilenet_v3_small", input_shape=(64, 64, 3),
                             weights="mobilenet_v3_small.test_keras", framework="tf_keras")
         ref = read_safetensors(convert("keras", src, tmp_path / "ref",
@@ -111,3 +165,4 @@ def test_keras_tag_downloads_converts_once_and_loads(tmp_path, local_hub, monkey
                     framework="tf_keras")
     finally:
         _REGISTRY.pop(tag.name, None)
+        _REGISTRY.pop(pinned_bad.name, None)

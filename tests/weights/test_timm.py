@@ -12,7 +12,7 @@ from weights_helpers import TIMM_FIXTURES, TIMM_NAMES, max_rel_err
 
 import mhzoo
 from mhzoo.cli import main
-from mhzoo.weights import convert
+from mhzoo.weights import convert, read_safetensors
 from mhzoo.weights.convert_timm import parse_timm_architecture
 
 EXPECT = {  # timm architecture -> (mhzoo name, padding, BN epsilon)
@@ -87,3 +87,23 @@ def test_timm_bad_inputs(tmp_path):
         convert("timm", nocfg, tmp_path / "d")
     with pytest.raises(ValueError, match=r"not an mhzoo checkpoint .* mhzoo convert --from timm"):
         mhzoo.build("mobilenet_v2", weights=fx)
+
+
+def test_num_classes_against_a_feature_extractor(tmp_path):
+    """A timm checkpoint without classifier tensors: the message names the case and the fix."""
+    from safetensors.numpy import save_file
+
+    fx = TIMM_FIXTURES / "mobilenetv2_100"
+    sd = read_safetensors(fx / "model.safetensors")
+    nohead = tmp_path / "nohead"
+    nohead.mkdir()
+    save_file({k: v for k, v in sd.items() if not k.startswith("classifier.")},
+              str(nohead / "model.safetensors"))
+    shutil.copy(fx / "config.json", nohead / "config.json")
+    with pytest.raises(ValueError) as err:
+        convert("timm", nohead, tmp_path / "a", num_classes=10)
+    msg = str(err.value)
+    assert "has no classifier (a feature extractor), so it cannot give 10 classes" in msg
+    assert "drop --num-classes" in msg and "include_top=False" in msg and "None" not in msg
+    with pytest.raises(ValueError, match=r"has 1000 classes, not 10; pass --num-classes 1000"):
+        convert("timm", fx, tmp_path / "b", num_classes=10)

@@ -36,6 +36,7 @@ class LocalHub:
         self.repos: dict[str, dict] = {}
         self.files: dict[str, bytes] = {}  # served as plain files under /files/<name>
         self.requests: list[tuple[str, str, str]] = []  # (method, path, user-agent)
+        self.fail_status: int | None = None  # answer every request with this HTTP status
         self.server: ThreadingHTTPServer | None = None
 
     def add_repo(self, repo_id: str, files: dict[str, bytes]) -> str:
@@ -66,6 +67,11 @@ class LocalHub:
             def _serve(self, body: bool) -> None:
                 hub.requests.append((self.command, self.path,
                                      self.headers.get("user-agent", "")))
+                if hub.fail_status is not None:  # a failing Hub (e.g. 500 Internal Error)
+                    self.send_response(hub.fail_status)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return None
                 if self.path.startswith("/files/") and self.path[7:] in hub.files:
                     data = hub.files[self.path[7:]]  # plain downloads (keras get_file)
                     self.send_response(200)
