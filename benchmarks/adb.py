@@ -44,6 +44,8 @@ def benchmark_model_args(target: Target, graph: str, *, num_runs: int = 50,
     flag = DELEGATE_FLAGS[target.delegate]
     if flag:
         args.append(flag)
+    if target.accelerator:  # pin NNAPI to one device (e.g. the EdgeTPU, not the DSP or GPU)
+        args.append(f"--nnapi_accelerator_name={target.accelerator}")
     return args
 
 

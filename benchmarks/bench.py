@@ -24,9 +24,9 @@ from mhzoo.benchmarks.targets import Target, parse_targets
 
 from mhzoo.spec import ArchSpec
 
-__all__ = ["BenchResult", "ModelRef", "bench", "bench_adb", "default_cache_dir",
-           "default_db_path", "import_benchmark_output", "parse_model_ref", "row_key",
-           "tflite_path"]
+__all__ = ["BenchResult", "ModelRef", "bench", "bench_adb", "check_tflite_target",
+           "default_cache_dir", "default_db_path", "import_benchmark_output", "parse_model_ref",
+           "row_key", "tflite_path"]
 
 
 @dataclass(frozen=True)
@@ -84,6 +84,42 @@ def default_db_path() -> Path:
     return default_cache_dir() / "latency.sqlite"
 
 
+def _file_matches(inv: Any, quant: str) -> bool:
+    """Whether a .tflite (its inventory) is what an export in ``quant`` mode looks like: the
+    input type of the mode, quantized activations for the int8 modes only, and integer-only
+    ops for the integer-only modes."""
+    from mhzoo.export.quant import INTEGER_ONLY_MODES, io_dtype
+
+    if not inv.inputs or inv.inputs[0].dtype != io_dtype(quant).upper():
+        return False
+    quantized = bool({"INT8", "UINT8"} & set(inv.activation_types))
+    if quantized != quant.startswith("int8"):
+        return False
+    return inv.integer_only or quant not in INTEGER_ONLY_MODES
+
+
+def check_tflite_target(path: str | os.PathLike, target: Target) -> None:
+    """``ValueError`` when a prebuilt .tflite is not of the kind ``target`` times (a float
+    model on an integer-only target or the reverse), naming the targets that fit the file.
+    Files that cannot be parsed are left to the runner, which reports them."""
+    from mhzoo.benchmarks.targets import list_targets
+    from mhzoo.export.inventory import inventory
+
+    p = Path(path)
+    try:
+        inv = inventory(p.read_bytes())
+    except (OSError, ValueError):
+        return
+    if _file_matches(inv, target.quant):
+        return
+    kind = ("integer-only" if inv.integer_only else "float") + \
+        (f", {inv.inputs[0].dtype} input" if inv.inputs else "")
+    fits = [t.name for t in list_targets(target.runtime) if _file_matches(inv, t.quant)]
+    hint = f"; targets for this file: {', '.join(fits)}" if fits else ""
+    raise ValueError(f"{p.name} is a {kind} model, but target {target.name!r} times "
+                     f"{target.quant} exports; the row would be wrong{hint}")
+
+
 def row_key(ref: ModelRef, input_size: int = 224, num_classes: int = 1000) -> tuple[str, float]:
     """(architecture hash, width) of a model reference."""
     if ref.tflite is not None:
@@ -110,7 +146,7 @@ def _progress(total: int, enabled: bool, desc: str) -> Any:
 
 
 def _build(ref: ModelRef, input_size: int) -> Any:
-    from mhzoo.benchmarks.exporting import captured_output
+    from mhzoo.export._quiet import captured_output
 
     import mhzoo
 
@@ -155,6 +191,10 @@ def bench(models: Sequence[str | ModelRef], targets: str | Sequence[str | Target
                              "--adb` (or import its benchmark_model output)")
     if isinstance(input_size, bool) or not isinstance(input_size, int) or input_size < 32:
         raise ValueError(f"input size must be an integer >= 32, got {input_size!r}")
+    for ref in refs:
+        if ref.tflite is not None:
+            for t in tlist:
+                check_tflite_target(ref.tflite, t)
     cfg = config or RunConfig()
     wd = Path(workdir) if workdir is not None else default_cache_dir() / "tflite"
     own_store = not isinstance(db, LatencyStore)
@@ -301,6 +341,10 @@ def bench_adb(models: Sequence[str | ModelRef], targets: str | Sequence[str | Ta
         if t.runtime != "adb":
             raise ValueError(f"target {t.name!r} runs on this machine, not on a phone; phone "
                              "targets: cpu_float, cpu_uint8, gpu, dsp, edgetpu, nnapi")
+    for ref in refs:
+        if ref.tflite is not None:
+            for t in tlist:
+                check_tflite_target(ref.tflite, t)
     device.check_binary()
     machine = device.machine_id()
     dinfo = device.info()

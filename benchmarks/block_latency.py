@@ -38,6 +38,10 @@ class BlockProfile:
     total_ms: float
     passes: int
     notes: list[str] = field(default_factory=list)
+    #: square input resolution the prefixes were timed at
+    input_size: int | None = None
+    #: :func:`mhzoo.benchmarks.store.arch_hash` of the base spec at ``input_size``
+    arch_hash: str | None = None
 
     @property
     def shares_pct(self) -> list[float]:
@@ -51,7 +55,8 @@ class BlockProfile:
                 "labels": self.labels, "cumulative_ms": self.cumulative_ms,
                 "block_ms": self.block_ms, "raw_block_ms": self.raw_block_ms,
                 "shares_pct": self.shares_pct, "total_ms": self.total_ms,
-                "passes": self.passes, "notes": self.notes}
+                "passes": self.passes, "notes": self.notes, "input_size": self.input_size,
+                "arch_hash": self.arch_hash}
 
 
 def _label(i: int, block: Any) -> str:
@@ -81,7 +86,8 @@ def profile_blocks(name_or_spec: Any, width: float = 1.0, target: str | Target =
     """
     import sys
 
-    from mhzoo.benchmarks.exporting import captured_output, export_tflite
+    from mhzoo.benchmarks.exporting import export_tflite
+    from mhzoo.export._quiet import captured_output
     from tqdm.auto import tqdm
 
     import mhzoo
@@ -143,6 +149,9 @@ def profile_blocks(name_or_spec: Any, width: float = 1.0, target: str | Target =
         notes.append(f"{len(neg)} block difference(s) were negative from timing noise and are "
                      "shown as 0")
     labels = [_label(i, b) for i, b in enumerate(concrete.blocks)] + ["head"]
+    from mhzoo.benchmarks.store import arch_hash
+
     return BlockProfile(model=base.name, width=width, target=t.name, labels=labels,
                         cumulative_ms=cum, block_ms=clipped, raw_block_ms=raw,
-                        total_ms=cum[-1], passes=passes, notes=notes)
+                        total_ms=cum[-1], passes=passes, notes=notes, input_size=input_size,
+                        arch_hash=arch_hash(base, input_size))

@@ -124,7 +124,7 @@ def bench_cmd(models: tuple[str, ...], targets: str, db: str | None, as_json: bo
             d["cached"] = r.cached
             d.pop("info", None)
             rows.append(d)
-        click.echo(json.dumps(rows, indent=1))
+        click.echo(json.dumps(rows, indent=1, allow_nan=False))
         return
     click.echo(f"{'model':34s} {'target':12s} {'median ms':>10s} {'p10':>8s} {'p90':>8s} "
                f"{'runs':>6s}  status")
@@ -137,6 +137,20 @@ def bench_cmd(models: tuple[str, ...], targets: str, db: str | None, as_json: bo
         click.echo(f"{r.model.label:34s} {rec.target:12s} {med:>10s} {p10:>8s} {p90:>8s} "
                    f"{len(rec.samples_ms):>6d}  {status}")
     click.echo(f"machine: {results[0].record.machine}; database: {dbp}", err=True)
+
+
+def _check_outputs(*paths: str | None) -> None:
+    """Validate output files up front: not a folder, parent folder exists and is writable
+    (existing files are replaced), no two outputs on the same path."""
+    from mhzoo.atomic import check_output_path
+
+    given = [p for p in paths if p is not None]
+    seen: set[Path] = set()
+    for p in given:
+        resolved = check_output_path(p, force=True).resolve()
+        if resolved in seen:
+            raise ValueError(f"two outputs go to the same file: {p}")
+        seen.add(resolved)
 
 
 def _write_or_echo(text: str, output: str | None) -> None:
@@ -164,6 +178,9 @@ def _write_or_echo(text: str, output: str | None) -> None:
 @click.option("--reference", default=None, metavar="MODEL[@WIDTH]",
               help="Reference model whose latencies are the MN-Norm factors "
                    "(default mobilenet_v1@1.0).")
+@click.option("--input-size", "input_size", type=click.IntRange(min=1), default=None,
+              help="With --db: the input size of the rows to report (needed when the database "
+                   "holds several).")
 @click.option("--norm-factors", default=None, metavar="T1=MS,T2=MS,...",
               help="Explicit MN-Norm factors per target (names without _ms).")
 @click.option("--weights", default=None, metavar="T1=W,...",
@@ -178,7 +195,8 @@ def _write_or_echo(text: str, output: str | None) -> None:
               help="Write the table to this file instead of stdout.")
 def report_cmd(latencies: str | None, dataset: str | None, db: str | None,
                machine: str | None, targets: str | None, reference: str | None,
-               norm_factors: str | None, weights: str | None, fmt: str, plot: str | None,
+               input_size: int | None, norm_factors: str | None, weights: str | None,
+               fmt: str, plot: str | None,
                plot_latency: str | None, output: str | None) -> None:
     """Table-1 style report with MN-Norm avg/max (paper eq. 4-5) from measured latencies.
 
@@ -198,9 +216,12 @@ def report_cmd(latencies: str | None, dataset: str | None, db: str | None,
                          "PATH")
     if reference is not None and norm_factors is not None:
         raise ValueError("give either --reference or --norm-factors, not both")
+    if input_size is not None and db is None:
+        raise ValueError("--input-size selects rows of a results database; use it with --db")
     for p in (plot, plot_latency):
         if p is not None and not p.lower().endswith(".png"):
             raise ValueError(f"plot path must end in .png, got {p}")
+    _check_outputs(output, plot, plot_latency)  # before any table is computed or printed
     factors = parse_assignments(norm_factors, "normalization factor") if norm_factors else None
     w = parse_assignments(weights, "weight") if weights else None
     printed = None
@@ -213,7 +234,7 @@ def report_cmd(latencies: str | None, dataset: str | None, db: str | None,
         if factors is not None or reference is not None or w is not None:
             printed = None
     else:
-        table = _table_from_db(db, machine, targets)
+        table = _table_from_db(db, machine, targets, input_size)
     report = build_report(table, reference=reference, factors=factors, weights=w,
                           paper_mn_norm=printed)
     if printed is not None:
@@ -230,14 +251,13 @@ def report_cmd(latencies: str | None, dataset: str | None, db: str | None,
         click.echo(f"wrote {plot_latency_per_target(report, plot_latency)}", err=True)
 
 
-def _table_from_db(db: str, machine: str | None, targets: str | None) -> object:
+def _table_from_db(db: str, machine: str | None, targets: str | None,
+                   input_size: int | None = None) -> object:
     from mhzoo.benchmarks.report import table_from_records
     from mhzoo.benchmarks.runner import machine_id
     from mhzoo.benchmarks.store import LatencyStore
 
-    if not Path(db).is_file():
-        raise FileNotFoundError(f"results database not found: {db}")
-    with LatencyStore(db) as store:
+    with LatencyStore(db, readonly=True) as store:
         machines = store.machines()
         if not machines:
             raise ValueError(f"{db} holds no results")
@@ -260,8 +280,12 @@ def _table_from_db(db: str, machine: str | None, targets: str | None) -> object:
     missing = [t for t in tnames if t not in {r.target for r in records}]
     if missing:
         raise ValueError(f"no rows for target(s) {', '.join(missing)} on {machine}")
+    if input_size is not None:
+        records = [r for r in records if r.input_size in (input_size, None)]
+        if not records:
+            raise ValueError(f"no rows at input size {input_size} for {machine}")
     models = list(dict.fromkeys((r.model, float(r.width)) for r in records))
-    return table_from_records(records, tnames, models=models)
+    return table_from_records(records, tnames, models=models, input_size=input_size)
 
 
 @click.command("quickstart")

@@ -44,10 +44,12 @@ class MNNorm:
         return self.avg is not None
 
 
-def normalization_factors(reference_ms: Mapping[str, float | None]) -> dict[str, float]:
+def normalization_factors(reference_ms: Mapping[str, float | None],
+                          what: str = "reference latency") -> dict[str, float]:
     """Factors ``C`` from a reference model's latency per target (eq. 4-5, section 6.2).
 
-    ``ValueError`` when the reference has no (or a non-positive) latency on some target.
+    ``ValueError`` when the reference has no (or a non-positive) latency on some target;
+    ``what`` names the values in that message (``"normalization factor"`` for explicit ones).
     """
     if not reference_ms:
         raise ValueError("the reference model has no latencies")
@@ -57,7 +59,7 @@ def normalization_factors(reference_ms: Mapping[str, float | None]) -> dict[str,
             raise ValueError(f"the reference model has no latency on target {target!r} "
                              "(unsupported there), so it cannot normalize it; choose another "
                              "reference or give --norm-factors")
-        out[target] = _positive(f"reference latency on {target!r}", ms)
+        out[target] = _positive(f"{what} of {target!r}", ms)
     return out
 
 

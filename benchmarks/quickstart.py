@@ -22,11 +22,12 @@ from mhzoo.benchmarks.plots import plot_block_shares, plot_latency_per_target, p
 from mhzoo.benchmarks.report import Report, build_report, render, table_from_records
 from mhzoo.benchmarks.runner import RunConfig, machine_id, machine_info
 from mhzoo.benchmarks.store import LatencyStore
-from mhzoo.benchmarks.targets import parse_targets
+from mhzoo.benchmarks.targets import Target, parse_targets
 
 from mhzoo.atomic import atomic_write_text
 
-__all__ = ["QUICKSTART_MODELS", "QUICKSTART_TARGETS", "QuickstartResult", "run_quickstart"]
+__all__ = ["QUICKSTART_MODELS", "QUICKSTART_TARGETS", "QuickstartResult", "block_profile",
+           "run_quickstart"]
 
 #: Multi-AVG, Multi-MAX and the baselines of the paper's Table 1.
 QUICKSTART_MODELS = ("multi_avg", "multi_max", "mobilenet_v1", "mobilenet_v2",
@@ -55,9 +56,56 @@ def _load_profile(path: Path) -> BlockProfile | None:
         return BlockProfile(model=d["model"], width=d["width"], target=d["target"],
                             labels=d["labels"], cumulative_ms=d["cumulative_ms"],
                             block_ms=d["block_ms"], raw_block_ms=d["raw_block_ms"],
-                            total_ms=d["total_ms"], passes=d["passes"], notes=d["notes"])
+                            total_ms=d["total_ms"], passes=d["passes"], notes=d["notes"],
+                            input_size=d.get("input_size"), arch_hash=d.get("arch_hash"))
     except (OSError, ValueError, KeyError, TypeError):
         return None
+
+
+def block_profile(folder: Path, block_model: str, width: float, target: Target, *,
+                  input_size: int, passes: int = 3, progress: bool = False) -> BlockProfile:
+    """The Figure-2 block profile of ``block_model`` on ``target``, cached as JSON in
+    ``folder``.
+
+    The cache file is named by model, width, input size, target and architecture hash, and the
+    stored profile is used only when its model, width, target, input size and architecture
+    hash all match (a spec file edited since, or another input size, is measured again).
+    """
+    from mhzoo.benchmarks.store import arch_hash
+
+    from mhzoo.builder import resolve_spec
+
+    spec = resolve_spec(block_model)
+    key = arch_hash(spec, input_size)
+    digest = key.split(":", 1)[-1][:10]
+    path = folder / (f"{spec.name}_{round(width * 100):03d}_{input_size}_{target.name}_"
+                     f"{digest}.json")
+    prof = _load_profile(path)
+    if prof is not None and (prof.model, float(prof.width), prof.target, prof.input_size,
+                             prof.arch_hash) == (spec.name, float(width), target.name,
+                                                 input_size, key):
+        return prof
+    prof = profile_blocks(spec, width, target, input_size=input_size, passes=passes,
+                          workdir=folder, progress=progress)
+    atomic_write_text(path, json.dumps(prof.to_dict(), indent=1, allow_nan=False))
+    return prof
+
+
+def _make_folder(out: Path) -> None:
+    """Create the output folder (and its models/ subfolder); one-line errors otherwise."""
+    parent = out.parent if str(out.parent) else Path(".")
+    if not parent.is_dir():
+        raise ValueError(f"output folder's parent does not exist: {parent}")
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"output path exists and is not a folder: {out}")
+    where = out if out.is_dir() else parent
+    if not os.access(where, os.W_OK | os.X_OK):
+        raise ValueError(f"cannot write to {where}: permission denied")
+    try:
+        out.mkdir(exist_ok=True)
+        (out / "models").mkdir(exist_ok=True)
+    except OSError as exc:
+        raise ValueError(f"cannot write to {out}: {exc.strerror or exc}") from None
 
 
 def run_quickstart(out_dir: str | os.PathLike = "mhzoo-quickstart", *,
@@ -100,8 +148,7 @@ def run_quickstart(out_dir: str | os.PathLike = "mhzoo-quickstart", *,
         refs.append(ref_ref)
     if block_model is not None:
         parse_model_ref(block_model)  # fail early on a bad name
-    out.mkdir(exist_ok=True)
-    (out / "models").mkdir(exist_ok=True)
+    _make_folder(out)
     cfg = config or RunConfig(min_runs=20, min_time_s=1.0, max_time_s=5.0)
     echo(f"mhzoo quickstart: {len(refs)} models x {len(tlist)} targets "
          f"({', '.join(t.name for t in tlist)}) on {machine_id()}; results in {out}/")
@@ -127,15 +174,11 @@ def run_quickstart(out_dir: str | os.PathLike = "mhzoo-quickstart", *,
         bdir = out / "blocks"
         bdir.mkdir(exist_ok=True)
         for t in tlist:
-            jpath = bdir / f"{block_model}_{round(width * 100):03d}_{t.name}.json"
-            prof = _load_profile(jpath)
-            if prof is None or prof.target != t.name:
-                prof = profile_blocks(block_model, width, t, input_size=input_size,
-                                      passes=block_passes, workdir=bdir, progress=progress)
-                atomic_write_text(jpath, json.dumps(prof.to_dict(), indent=1))
-            profiles.append(prof)
+            profiles.append(block_profile(bdir, block_model, width, t, input_size=input_size,
+                                          passes=block_passes, progress=progress))
         files["fig2"] = plot_block_shares(profiles, out / "fig2_block_latency_share.png")
-    atomic_write_text(out / "machine.json", json.dumps(machine_info(), indent=1))
+    atomic_write_text(out / "machine.json", json.dumps(machine_info(), indent=1,
+                                                       allow_nan=False, default=str))
     files["machine"] = out / "machine.json"
     wall = time.perf_counter() - start
     echo(render(report, "md", title="MN-Norm table (this machine)"))

@@ -27,6 +27,9 @@ __all__ = ["DATASETS", "DEFAULT_REFERENCE", "Report", "ReportRow", "build_report
 #: says width 1.0.
 DEFAULT_REFERENCE = "mobilenet_v1@1.0"
 DATASETS = ("paper-pixel4",)
+#: input resolution of the paper's Table 1 accuracies (shared/reference/architectures.md:
+#: "Input is 224x224x3")
+TABLE1_INPUT_SIZE = 224
 FORMATS = ("md", "csv", "json")
 
 
@@ -111,7 +114,7 @@ def build_report(table: LatencyTable, *, reference: str | None = None,
                                  "give one per target, e.g. --norm-factors "
                                  + ",".join(f"{t}=MS" for t in table.targets))
             c = {t: float(factors[t]) for t in table.targets}
-            normalization_factors(c)  # validates > 0
+            normalization_factors(c, what="normalization factor")  # validates > 0
             notes.append("MN-Norm factors (ms): "
                          + ", ".join(f"{t}={v:g}" for t, v in c.items()))
         else:
@@ -162,21 +165,35 @@ def paper_dataset(name: str) -> tuple[LatencyTable, dict[str, tuple[float | None
 
 def table_from_records(records: Iterable[Any], targets: Sequence[str], *,
                        models: Sequence[tuple[str, float]] | None = None,
-                       input_size: int = 224, with_counts: bool = True) -> LatencyTable:
+                       input_size: int | None = None, with_counts: bool = True) -> LatencyTable:
     """Latency table from stored rows (one machine): one row per (model, width).
 
-    Accuracy is the paper's Table 1 figure when the model and width match a published row;
-    params and MAdds come from :func:`mhzoo.profile` for registered models.
+    Args:
+        records: stored rows (:class:`~mhzoo.benchmarks.store.LatencyRecord`).
+        targets: the latency columns.
+        models: ``(name, width)`` rows to include, in order (default: all, as stored).
+        input_size: use only rows measured at this input size (rows of prebuilt .tflite
+            files, whose size is not recorded, always count). Default: each model's rows must
+            share one input size (``ValueError`` otherwise).
+        with_counts: add params and MAdds (at the row's input size) for registered models.
+
+    Accuracy is the paper's Table 1 figure only when the model and width match a published
+    row and the latencies were measured at 224x224, the input size of Table 1.
     """
     from mhzoo.paper import table1_row
     from mhzoo.registry import list_models
 
     by_model: dict[tuple[str, float], dict[str, float | None]] = {}
+    sizes: dict[tuple[str, float], set[int]] = {}
     for rec in records:
         if rec.target not in targets:
             continue
+        if input_size is not None and rec.input_size not in (input_size, None):
+            continue
         k = (rec.model, float(rec.width))
         by_model.setdefault(k, {})[rec.target] = rec.median_ms if rec.supported else None
+        if rec.input_size is not None:
+            sizes.setdefault(k, set()).add(int(rec.input_size))
     order = list(models) if models is not None else list(by_model)
     known = set(list_models())
     rows = []
@@ -184,17 +201,23 @@ def table_from_records(records: Iterable[Any], targets: Sequence[str], *,
         lat = by_model.get((name, float(width)))
         if lat is None:
             continue
+        found = sorted(sizes.get((name, float(width)), set()))
+        if len(found) > 1:
+            raise ValueError(f"{name}@{fmt_width(width)} has rows at several input sizes "
+                             f"({', '.join(map(str, found))}); choose one with --input-size")
+        size = found[0] if found else input_size
         acc = params = madds = None
         if name in known and width > 0:
             from mhzoo.registry import get_entry
 
             entry = get_entry(name)
-            paper = table1_row(entry.paper_row, width) if entry.paper_row else None
-            acc = paper.top1_accuracy_pct if paper else None
+            if size == TABLE1_INPUT_SIZE and entry.paper_row:
+                paper = table1_row(entry.paper_row, width)
+                acc = paper.top1_accuracy_pct if paper else None
             if with_counts:
                 from mhzoo.profiler import profile
 
-                prof = profile(name, width, input_size)
+                prof = profile(name, width, size or TABLE1_INPUT_SIZE)
                 params, madds = round(prof.params_m, 2), round(prof.madds_m)
         rows.append(LatencyRow(model=name, width=width if width > 0 else None,
                                latency_ms={t: lat.get(t) for t in targets},
@@ -285,7 +308,8 @@ def to_csv(report: Report) -> str:
 
 def to_json(report: Report) -> str:
     """JSON list of rows; ``null`` = unsupported / unknown."""
-    return json.dumps([_row_dict(report, r) for r in report.rows], indent=1) + "\n"
+    return json.dumps([_row_dict(report, r) for r in report.rows], indent=1,
+                      allow_nan=False) + "\n"
 
 
 def render(report: Report, fmt: str = "md", title: str | None = None) -> str:

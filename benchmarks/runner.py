@@ -207,7 +207,7 @@ def load_interpreter(model: str | os.PathLike | bytes, *, threads: int = 1,
             raise FileNotFoundError(f"model file not found: {path}")
         kwargs["model_path"] = str(path)
         label = str(path)
-    from mhzoo.benchmarks.exporting import captured_output
+    from mhzoo.export._quiet import captured_output
 
     try:
         with captured_output():  # LiteRT prints an INFO line on stderr when it loads XNNPACK

@@ -102,28 +102,64 @@ class LatencyRecord:
 class LatencyStore:
     """A SQLite latency database; use as a context manager or call :meth:`close`."""
 
-    def __init__(self, path: str | os.PathLike) -> None:
+    def __init__(self, path: str | os.PathLike, *, readonly: bool = False) -> None:
+        """Open (or, unless ``readonly``, create) the database at ``path``.
+
+        ``readonly=True`` opens an existing file read-only: no table is created, the journal
+        mode is left alone, and a file that is not an mhzoo results database is a
+        ``ValueError``.
+        """
         self.path = Path(path)
+        self.readonly = readonly
         if self.path.is_dir():
             raise ValueError(f"results database path is a directory: {self.path}")
         parent = self.path.parent if str(self.path.parent) else Path(".")
-        if not parent.is_dir():
+        if readonly:
+            if not self.path.is_file():
+                raise FileNotFoundError(f"results database not found: {self.path}")
+        elif not parent.is_dir():
             raise ValueError(f"folder of the results database does not exist: {parent}")
+        elif not self.path.exists() and not os.access(parent, os.W_OK):
+            raise ValueError(f"cannot create the results database {self.path.name}: folder "
+                             f"{parent} is not writable")
         try:
-            self._db = sqlite3.connect(str(self.path), timeout=30, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(_SCHEMA)
-            row = self._db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
-            if row is None:
-                self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)",
-                                 (str(SCHEMA_VERSION),))
-            elif row[0] != str(SCHEMA_VERSION):
-                raise ValueError(f"{self.path}: results database schema {row[0]}, this mhzoo "
-                                 f"reads schema {SCHEMA_VERSION}")
+            if readonly:
+                self._db = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True,
+                                           timeout=30, isolation_level=None)
+                self._check_tables()
+            else:
+                self._open_rw()
         except sqlite3.DatabaseError as exc:
             raise ValueError(f"{self.path} is not a usable mhzoo results database ({exc})"
                              ) from None
+
+    def _open_rw(self) -> None:
+        self._db = sqlite3.connect(str(self.path), timeout=30, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+        row = self._db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+        if row is None:
+            self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)",
+                             (str(SCHEMA_VERSION),))
+        elif row[0] != str(SCHEMA_VERSION):
+            raise ValueError(f"{self.path}: results database schema {row[0]}, this mhzoo "
+                             f"reads schema {SCHEMA_VERSION}")
+
+    def _check_tables(self) -> None:
+        tables = {r[0] for r in self._db.execute(
+            "SELECT name FROM sqlite_master WHERE type='table'")}
+        if not {"latency", "meta"} <= tables:
+            self._db.close()
+            raise ValueError(f"{self.path} is not an mhzoo results database (it has no "
+                             "'latency' and 'meta' tables); give a file written by `mhzoo "
+                             "bench`")
+        row = self._db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+        if row is None or row[0] != str(SCHEMA_VERSION):
+            self._db.close()
+            raise ValueError(f"{self.path}: results database schema "
+                             f"{row[0] if row else 'unknown'}, this mhzoo reads schema "
+                             f"{SCHEMA_VERSION}")
 
     # ---------------------------------------------------------------- context manager
     def __enter__(self) -> LatencyStore:

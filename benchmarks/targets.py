@@ -37,6 +37,8 @@ class Target:
             kernels), ``"gpu"``, ``"hexagon"`` or ``"nnapi"`` (phones).
         paper_column: the Table-1 column this target corresponds to, if any.
         description: one line for humans.
+        accelerator: NNAPI accelerator to pin (``benchmark_model
+            --nnapi_accelerator_name``), e.g. ``"google-edgetpu"``; ``None`` lets NNAPI choose.
     """
 
     name: str
@@ -46,6 +48,7 @@ class Target:
     delegate: str = "xnnpack"
     paper_column: str | None = None
     description: str = ""
+    accelerator: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name or not self.name.replace(
@@ -63,6 +66,10 @@ class Target:
         if isinstance(self.threads, bool) or not isinstance(self.threads, int) or self.threads < 1:
             raise ValueError(f"target {self.name}: threads must be an integer >= 1, "
                              f"got {self.threads!r}")
+        if self.accelerator is not None and (self.delegate != "nnapi" or not isinstance(
+                self.accelerator, str) or not self.accelerator.strip()):
+            raise ValueError(f"target {self.name}: accelerator {self.accelerator!r} needs "
+                             "delegate 'nnapi' and a non-empty NNAPI device name")
         if self.runtime == "litert" and self.delegate not in ("xnnpack", "none"):
             raise ValueError(f"target {self.name}: delegate {self.delegate!r} needs a phone "
                              "(runtime 'adb')")

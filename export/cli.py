@@ -23,9 +23,9 @@ __all__ = ["export_cmd", "inspect_cmd"]
 @click.option("--weights", default=None, help="Weights to load (path, tag or hf-hub:...).")
 @click.option("--input-size", type=int, default=224, show_default=True,
               help="Input height and width.")
-@click.option("--calibration-steps", type=int, default=100, show_default=True,
+@click.option("--calibration-steps", type=click.IntRange(min=1), default=100, show_default=True,
               help="Most calibration images to use.")
-@click.option("--qat-steps", type=int, default=10, show_default=True,
+@click.option("--qat-steps", type=click.IntRange(min=1), default=10, show_default=True,
               help="QAT fine-tuning steps.")
 @click.option("-o", "--output", "output", type=click.Path(path_type=Path), required=True,
               help="Output .tflite path.")
@@ -58,7 +58,7 @@ def export_cmd(name: str, width: float, quant: str, calib: Path | None, labels: 
                        calibration_steps=calibration_steps, labels=label_list, force=force,
                        qat_steps=qat_steps, progress=not as_json)
     if as_json:
-        click.echo(json.dumps(result.to_dict(), indent=2))
+        click.echo(json.dumps(result.to_dict(), indent=2, allow_nan=False))
     else:
         click.echo(result.summary())
 
@@ -73,6 +73,6 @@ def inspect_cmd(file: Path, as_json: bool) -> None:
     info = inspect_tflite(file)
     if as_json:
         info.pop("_report")
-        click.echo(json.dumps(info, indent=2))
+        click.echo(json.dumps(info, indent=2, allow_nan=False))
     else:
         click.echo(format_inspection(info))

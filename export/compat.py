@@ -20,6 +20,8 @@ from mhzoo.export.inventory import ModelInventory
 __all__ = ["TARGETS", "CompatReport", "TargetResult", "check_compatibility", "load_rules"]
 
 TARGETS = ("edgetpu", "gpu", "hexagon", "nnapi")
+#: what the graph patterns of the inventory (``ModelInventory.patterns``) are, in words
+PATTERN_LABELS = {"SE_GATE": "squeeze-excite gate (MUL by per-channel sigmoid)"}
 
 
 @dataclass
@@ -95,8 +97,9 @@ def _check(inv: ModelInventory, rules: dict[str, Any]) -> TargetResult:
                                      "reason": reason})
     for pattern, reason in rules.get("patterns", {}).items():
         n = inv.patterns.get(pattern, 0)
-        if n:
-            res.fallback_ops.append({"op": pattern, "version": 0, "count": n, "reason": reason})
+        if n:  # a graph pattern, not a TFLite operator: reported as a problem
+            label = PATTERN_LABELS.get(pattern, pattern)
+            res.problems.append(f"{label} x{n}: {reason}")
     if req.get("integer_only") and not inv.integer_only:
         res.problems.append("needs a fully integer (int8/uint8) model; float ops: "
                             + ", ".join(inv.float_ops))

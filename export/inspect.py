@@ -27,7 +27,7 @@ def inspect_tflite(path: str | os.PathLike) -> dict[str, Any]:
         meta = {"error": f"unreadable TFLITE_METADATA: {exc}"}
     files = read_associated_files(data)
     labels = files.get(LABELS_FILE, b"").decode("utf-8", "replace").splitlines()
-    export_info = json.loads(files[INFO_FILE]) if INFO_FILE in files else None
+    export_info = _export_info(files[INFO_FILE]) if INFO_FILE in files else None
     return {
         "path": str(path),
         "size_bytes": len(data),
@@ -44,6 +44,29 @@ def inspect_tflite(path: str | os.PathLike) -> dict[str, Any]:
         "compatibility": check_compatibility(inv).to_dict(),
         "_report": check_compatibility(inv),
     }
+
+
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"non-JSON number {name}")
+
+
+def _export_info(raw: bytes) -> dict[str, Any]:
+    """The embedded export record; ``{"error": ...}`` when it is damaged. Infinite or NaN
+    numbers written by older mhzoo versions (not valid JSON) read as ``null``."""
+    try:
+        text = raw.decode("utf-8")
+        try:
+            info = json.loads(text, parse_constant=_reject_constant)
+        except ValueError as exc:
+            if "non-JSON number" not in str(exc):
+                raise
+            info = json.loads(text, parse_constant=lambda _name: None)
+    except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        return {"error": f"unreadable {INFO_FILE}: {str(exc).splitlines()[0]}"}
+    if not isinstance(info, dict):
+        return {"error": f"unreadable {INFO_FILE}: expected a JSON object, got "
+                         f"{type(info).__name__}"}
+    return info
 
 
 def format_inspection(info: dict[str, Any]) -> str:
@@ -78,6 +101,13 @@ def format_inspection(info: dict[str, Any]) -> str:
             for t in sub["outputs"]:
                 files = ", ".join(f["name"] for f in t["associated_files"]) or "none"
                 lines.append(f"  output {t['name']}: files {files}")
+        export_info = info.get("export_info")
+        if export_info is not None and "error" in export_info:
+            lines.append(f"  export info: {export_info['error']}")
+        elif export_info is not None:
+            lines.append(f"  export: {export_info.get('model')} width "
+                         f"{export_info.get('width')}, {export_info.get('quant')}, "
+                         f"mhzoo {export_info.get('mhzoo_version')}")
         if info["labels"]:
             shown = ", ".join(info["labels"][:5])
             more = f", ... ({len(info['labels'])} in all)" if len(info["labels"]) > 5 else ""

@@ -92,6 +92,8 @@ def load_tflite(path: str | Path) -> bytes:
     from ai_edge_litert import schema_py_generated as S
 
     p = Path(path)
+    if p.is_dir():
+        raise ValueError(f"{p} is a directory, expected a .tflite file")
     if not p.is_file():
         raise ValueError(f"no such .tflite file: {p}")
     data = p.read_bytes()
@@ -151,6 +153,9 @@ def _inventory(model: bytes) -> ModelInventory:
     outputs: list[TensorInfo] = []
     for s in range(m.SubgraphsLength()):
         sg = m.Subgraphs(s)
+        # tensors computed only from constants (fp16 / dynamic-range weights DEQUANTIZE'd at
+        # load time): weights, not activations, for the tensor-shape rules
+        derived = _constant_derived(sg, lambda t, sg=sg: is_const(sg, t))
 
         def info(idx: int, sg: Any = sg) -> TensorInfo:
             t = sg.Tensors(idx)
@@ -176,7 +181,7 @@ def _inventory(model: bytes) -> ModelInventory:
             act_types.add(types.get(t.Type(), str(t.Type())))
             if t.ShapeSignatureLength() and -1 in list(t.ShapeSignatureAsNumpy()):
                 dynamic.append((t.Name() or b"").decode())
-            if t.ShapeLength() > 3:
+            if t.ShapeLength() > 3 and ti not in derived:
                 max_lead = max(max_lead, int(t.Shape(0)))
         for oi in range(sg.OperatorsLength()):
             op = sg.Operators(oi)
@@ -213,6 +218,24 @@ def _inventory(model: bytes) -> ModelInventory:
         float_ops=sorted(set(float_ops)), dynamic_tensors=dynamic, convs=convs,
         se_gates=se_gates, metadata_names=metadata, max_leading_dim=max_lead,
         size_bytes=len(model), patterns={"SE_GATE": se_gates} if se_gates else {})
+
+
+def _constant_derived(sg: Any, is_const: Any) -> set[int]:
+    """Tensors of subgraph ``sg`` that ops compute from constants only (transitively)."""
+    const = {i for i in range(sg.TensorsLength()) if is_const(sg.Tensors(i))}
+    derived: set[int] = set()
+    changed = True
+    while changed:
+        changed = False
+        for oi in range(sg.OperatorsLength()):
+            op = sg.Operators(oi)
+            ins = [op.Inputs(i) for i in range(op.InputsLength()) if op.Inputs(i) >= 0]
+            if ins and all(i in const or i in derived for i in ins):
+                for j in range(op.OutputsLength()):
+                    if op.Outputs(j) not in derived:
+                        derived.add(op.Outputs(j))
+                        changed = True
+    return derived
 
 
 def _short(tensor_name: str) -> str:

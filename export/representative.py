@@ -10,6 +10,7 @@ interpolation.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -72,16 +73,28 @@ def _fit(image: np.ndarray, height: int, width: int) -> np.ndarray:
     return np.clip(out.numpy(), 0.0, 255.0)
 
 
+def _tf_message(message: str) -> str:
+    """A TensorFlow op error without its ``{{function_node ...}}`` and ``[Op:...]`` noise."""
+    text = message.splitlines()[0] if message else ""
+    text = re.sub(r"\{\{function_node [^}]*\}\}\s*", "", text)
+    text = re.sub(r"\s*\[Op:[^\]]*\]", "", text).strip()
+    return text.rstrip(".") or "not a decodable image"
+
+
 def load_image(path: str | os.PathLike, height: int, width: int, channels: int = 3
                ) -> np.ndarray:
     """Decode one JPEG/PNG into float32 ``(height, width, channels)`` pixels in [0, 255]."""
     import tensorflow as tf
+    from mhzoo.export._quiet import captured_output
 
     p = Path(path)
     try:
-        img = tf.io.decode_image(p.read_bytes(), channels=channels, expand_animations=False)
+        with captured_output():  # libjpeg prints "Improper call to JPEG library" on stderr
+            img = tf.io.decode_image(p.read_bytes(), channels=channels,
+                                     expand_animations=False)
     except (tf.errors.InvalidArgumentError, tf.errors.UnknownError) as exc:
-        raise ValueError(f"cannot decode image {p}: {exc.message.splitlines()[0]}") from None
+        raise ValueError(f"cannot decode image {p}: {_tf_message(exc.message)} (is the file "
+                         "truncated or corrupt?)") from None
     img = img.numpy()
     if img.dtype == np.uint16:  # 16-bit PNG
         img = (img.astype(np.float32) / 257.0)

@@ -20,8 +20,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from mhzoo.export._quiet import captured_output
 from mhzoo.export.compat import CompatReport, check_compatibility
-from mhzoo.export.fidelity import FidelityReport, compare, run_tflite
+from mhzoo.export.fidelity import FidelityReport, compare, run_tflite_outputs
 from mhzoo.export.inventory import ModelInventory, inventory
 from mhzoo.export.quant import (
     DATA_MODES,
@@ -203,7 +204,8 @@ def _metadata(model: Any, kwargs: dict[str, Any], quant: str, labels: list[str] 
         license="Apache-2.0", channels=c, width=w, height=h,
         output_name="probability" if softmax else "logits",
         output_description="Class probabilities (softmax)." if softmax else "Class logits.",
-        labels=labels, extra_files={INFO_FILE: json.dumps(info, indent=2).encode()})
+        labels=labels,
+        extra_files={INFO_FILE: json.dumps(info, indent=2, allow_nan=False).encode()})
 
 
 def to_tflite(
@@ -307,11 +309,14 @@ def to_tflite(
     else:
         fn = _frozen_function(twin)
     rep = representative_fn(images) if images is not None and quant != "qat" else None
-    converter = make_converter(fn, quant, rep)
+    with captured_output():  # absl: "Please consider providing the trackable_obj argument"
+        converter = make_converter(fn, quant, rep)
     if quant == "qat":
         converter.representative_dataset = None
-    with warnings.catch_warnings():  # the converter warns about uint8 input statistics that
-        # the representative data already fixed (see representative_fn)
+    # the converter prints through absl / C++ logging ("fully_quantize: 0, ...", the
+    # trackable_obj warning) and warns about uint8 input statistics that the representative
+    # data already fixed (see representative_fn)
+    with warnings.catch_warnings(), captured_output():
         warnings.filterwarnings("ignore", message="Statistics for quantized inputs")
         flat = converter.convert()
     inv = inventory(flat)
@@ -319,12 +324,8 @@ def to_tflite(
 
     eval_images = images[:fidelity_images] if images is not None else _synthetic_images(
         shape, min(fidelity_images, 4))
-    reference = np.concatenate([twin(eval_images[i:i + 1], training=False).numpy()
-                                for i in range(len(eval_images))])
-    output_kind = "probabilities" if kwargs.get("classifier_activation") else "logits"
-    fid = compare(reference, run_tflite(flat, eval_images), mode=quant,
-                  output_kind=output_kind,
-                  images="calibration" if images is not None else "synthetic")
+    fid = _fidelity(twin, flat, eval_images, quant,
+                    "calibration" if images is not None else "synthetic")
     compat = check_compatibility(inv)
     info = {"mhzoo_version": __version__, "model": twin.base_spec.name,
             "width": getattr(model, "width", 1.0), "quant": quant,
@@ -346,6 +347,40 @@ def to_tflite(
     return ExportResult(path=out, quant=quant, fidelity=fid, fidelity_path=fid_out,
                         compatibility=compat, inventory=inv, seconds=seconds,
                         size_bytes=len(flat))
+
+
+def _fidelity(twin: Any, flat: bytes, images: np.ndarray, quant: str, source: str
+              ) -> FidelityReport:
+    """Logit-level fidelity of ``flat`` against the Keras float ``twin`` on ``images``.
+
+    A classifier with an activation (softmax) is compared on its logits: the Keras
+    ``classifier`` layer output against the SOFTMAX input of the .tflite; the probabilities
+    are a secondary figure. Without such a head the outputs themselves are compared.
+    """
+    import keras
+
+    classifier = _layer(twin, "classifier")
+    head = classifier is not None and _layer(twin, "predictions") is not None
+    probe = keras.Model(twin.inputs[0], [classifier.output, twin.output]) if head else twin
+    ref_logits, ref_out = [], []
+    for i in range(len(images)):
+        y = probe(images[i:i + 1], training=False)
+        if head:
+            ref_logits.append(np.asarray(y[0]))
+            ref_out.append(np.asarray(y[1]))
+        else:
+            ref_out.append(np.asarray(y))
+    reference = np.concatenate(ref_out)
+    got = run_tflite_outputs(flat, images)
+    if not head:
+        return compare(reference, got["output"], mode=quant, output_kind="logits",
+                       images=source, logits_from="model output")
+    if got["logits"] is got["output"]:  # no SOFTMAX in front of the output (other activation)
+        return compare(reference, got["output"], mode=quant, output_kind="outputs",
+                       images=source)
+    return compare(np.concatenate(ref_logits), got["logits"], mode=quant, output_kind="logits",
+                   images=source, logits_from="SOFTMAX input",
+                   probabilities=(reference, got["output"]))
 
 
 def _load_images(data: Any, shape: tuple[int, ...], steps: int, bar: Any) -> np.ndarray:
@@ -371,7 +406,7 @@ def to_saved_model(model: Any, path: str | os.PathLike, *, force: bool = False) 
     taking ``image`` (float32 RGB pixels in [0, 255]); written atomically as a folder."""
     import tensorflow as tf
 
-    out = check_output_path(path, force=force)
+    out = check_output_path(path, force=force, directory=True)
     twin, kwargs = export_model(model)
     spec = tf.TensorSpec((1, *kwargs["input_shape"]), tf.float32, name="image")
     module = tf.Module()

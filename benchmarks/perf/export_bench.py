@@ -127,7 +127,8 @@ def main(argv: list[str] | None = None) -> int:
     for mode, t, size, f, integer, all_ok in rows:
         lines.append(f"| {mode} | {t:.1f} | {size:.2f} | {'yes' if integer else 'no'} | "
                      f"{'yes' if all_ok else 'no'} | {f.max_abs_diff:.3g} | "
-                     f"{f.top1_agreement:.1%} | {f.cosine_similarity:.4f} | {f.sqnr_db:.1f} |")
+                     f"{f.top1_agreement:.1%} | {f.cosine_similarity:.4f} | "
+                     f"{'inf' if f.sqnr_db is None else f'{f.sqnr_db:.1f}'} |")
     text = "\n".join(lines) + "\n"
     print(text)
     if args.out:

@@ -56,6 +56,18 @@ def tiny_tflite(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_int8_tflite(tmp_path_factory) -> Path:
+    """The model of :func:`tiny_tflite`, integer-only with uint8 I/O."""
+    import mhzoo
+
+    model = mhzoo.build("mobilenet_v1", 0.25, input_shape=(32, 32, 3), batch_size=1,
+                        num_classes=10)
+    p = tmp_path_factory.mktemp("tflite") / "mobilenet_v1_025_32_int8.tflite"
+    p.write_bytes(convert(model, "int8_full"))
+    return p
+
+
+@pytest.fixture(scope="session")
 def fixtures_dir() -> Path:
     """Hand-written benchmark_model logs."""
     return FIXTURES

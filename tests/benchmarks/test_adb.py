@@ -73,7 +73,13 @@ def test_benchmark_model_flags():
     g = "/data/local/tmp/m.tflite"
     assert "--use_gpu=true" in benchmark_model_args(get_target("gpu"), g)
     assert "--use_hexagon=true" in benchmark_model_args(get_target("dsp"), g)
-    assert "--use_nnapi=true" in benchmark_model_args(get_target("edgetpu"), g)
+    edgetpu = benchmark_model_args(get_target("edgetpu"), g)
+    assert "--use_nnapi=true" in edgetpu
+    # pinned to the EdgeTPU, so NNAPI cannot route the model to the DSP or GPU instead
+    assert "--nnapi_accelerator_name=google-edgetpu" in edgetpu
+    nnapi = benchmark_model_args(get_target("nnapi"), g)
+    assert "--use_nnapi=true" in nnapi
+    assert not any(a.startswith("--nnapi_accelerator_name") for a in nnapi)  # NNAPI chooses
     args = benchmark_model_args(get_target("cpu_uint8"), g)
     assert "--num_threads=1" in args and f"--graph={g}" in args
 

@@ -173,3 +173,84 @@ def test_report_bad_inputs_are_one_line_errors(cli, paper_csv, tmp_path, one_lin
     assert_one_line_error(cli("report", "--dataset", "paper-pixel9"), "unknown dataset")
     assert_one_line_error(cli("report", "--latencies", paper_csv, "--reference",
                               "mobilenet_v1", "--norm-factors", "gpu=1"), "not both")
+
+
+def test_zero_norm_factor_is_named(cli, paper_csv, one_line_error):
+    factors = dict(FACTORS, gpu=0)
+    r = cli("report", "--latencies", paper_csv, "--norm-factors", _factors_arg(factors))
+    one_line_error(r, "normalization factor of 'gpu'", "> 0")
+    assert "reference latency" not in r.output
+
+
+def test_outputs_checked_before_the_table(cli, paper_csv, tmp_path, one_line_error):
+    """A bad --plot / --plot-latency / -o path fails before any table is printed."""
+    args = ["report", "--latencies", paper_csv, "--norm-factors", _factors_arg(FACTORS)]
+    for extra in (["--plot", tmp_path / "missing" / "f1.png"],
+                  ["--plot-latency", tmp_path / "missing" / "f5.png"],
+                  ["-o", tmp_path / "missing" / "t.md"],
+                  ["--plot", tmp_path]):
+        r = cli(*args, *extra)
+        assert r.stdout == "", extra  # no table on stdout
+        one_line_error(r, "output")
+    assert list(tmp_path.iterdir()) == []
+
+
+def _record(model, width, input_size, target="cpu_fp32", ms=5.0):
+    from mhzoo.benchmarks.store import LatencyRecord
+
+    return LatencyRecord(f"spec:{model}{input_size}", width, target, "m", model, ms,
+                         input_size=input_size)
+
+
+def test_paper_accuracy_only_at_224():
+    from mhzoo.benchmarks.report import table_from_records
+
+    t224 = table_from_records([_record("multi_max", 1.0, 224)], ["cpu_fp32"], with_counts=False)
+    assert t224.rows[0].top1_accuracy_pct == 74.9  # Table 1, Multi-MAX 1.0
+    t160 = table_from_records([_record("multi_max", 1.0, 160)], ["cpu_fp32"], with_counts=False)
+    assert t160.rows[0].top1_accuracy_pct is None  # measured at 160 px: not Table 1's model
+    # MAdds are counted at the measured input size
+    (c160,), (c224,) = (table_from_records([_record("multi_max", 1.0, n)], ["cpu_fp32"]).rows
+                        for n in (160, 224))
+    assert c224.madds_m == 349  # Table 1's count for Multi-MAX 1.0 at 224
+    assert c160.madds_m < c224.madds_m and c160.params_m == c224.params_m
+    mixed = [_record("multi_max", 1.0, 160), _record("multi_max", 1.0, 224, ms=9.0)]
+    with pytest.raises(ValueError, match="several input sizes"):
+        table_from_records(mixed, ["cpu_fp32"], with_counts=False)
+    only = table_from_records(mixed, ["cpu_fp32"], input_size=224, with_counts=False)
+    assert only.rows[0].latency_ms == {"cpu_fp32": 9.0}
+    assert only.rows[0].top1_accuracy_pct == 74.9
+    # the paper row is matched on width too
+    t075 = table_from_records([_record("multi_max", 0.75, 224)], ["cpu_fp32"],
+                              with_counts=False)
+    assert t075.rows[0].top1_accuracy_pct is None
+
+
+def test_report_db_is_read_only(cli, tmp_path, one_line_error):
+    """`report --db` never writes to the file: a foreign SQLite database is refused and left
+    as it was (no tables, no WAL); an mhzoo database is read without changes."""
+    import sqlite3
+
+    from mhzoo.benchmarks.store import LatencyStore
+
+    foreign = tmp_path / "other.sqlite"
+    with sqlite3.connect(foreign) as c:
+        c.execute("CREATE TABLE songs (title TEXT)")
+    before = foreign.read_bytes()
+    r = cli("report", "--db", foreign, "--norm-factors", "cpu_fp32=1")
+    one_line_error(r, "not an mhzoo results database", "other.sqlite")
+    assert foreign.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["other.sqlite"]  # no -wal / -shm
+    with sqlite3.connect(foreign) as c:
+        assert c.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+        assert [r[0] for r in c.execute("SELECT name FROM sqlite_master")] == ["songs"]
+    db = tmp_path / "mhzoo.sqlite"
+    with LatencyStore(db) as s:
+        s.put(_record("multi_max", 1.0, 224))
+    snapshot = db.read_bytes()
+    r = cli("report", "--db", db, "--machine", "m", "--norm-factors", "cpu_fp32=2.5",
+            "--format", "json")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)[0]["mn_norm_avg"] == pytest.approx(2.0)
+    assert db.read_bytes() == snapshot
+    one_line_error(cli("report", "--db", tmp_path / "none.sqlite"), "not found")

@@ -7,6 +7,7 @@ small (width 0.25, 32x32 inputs) to fit the test budget.
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -113,3 +114,73 @@ def test_report_plots(cli, paper_csv, tmp_path, one_line_error):
     _png_ok(f5)
     one_line_error(cli("report", "--latencies", paper_csv, "--reference", "mobilenet_v1",
                        "--plot", tmp_path / "fig1.jpg"), "must end in .png")
+
+
+def test_block_profile_cache_keys_on_input_size_and_arch(tmp_path, small_spec_file,
+                                                         monkeypatch):
+    """The Figure-2 cache is reused only for the same model, width, target, input size and
+    architecture: another input size, or an edited spec, is measured again."""
+    import mhzoo.benchmarks.quickstart as qs
+    from mhzoo.benchmarks.block_latency import BlockProfile
+    from mhzoo.benchmarks.store import arch_hash
+    from mhzoo.benchmarks.targets import get_target
+
+    from mhzoo.builder import resolve_spec
+
+    calls = []
+
+    def fake_profile_blocks(spec, width, target, *, input_size, passes, workdir, progress):
+        # stands in for the timing (tested above); returns what profile_blocks records
+        calls.append(input_size)
+        return BlockProfile(model=spec.name, width=width, target=target.name,
+                            labels=["0:conv", "head"], cumulative_ms=[1.0, 2.0],
+                            block_ms=[1.0, 1.0], raw_block_ms=[1.0, 1.0], total_ms=2.0,
+                            passes=passes, input_size=input_size,
+                            arch_hash=arch_hash(spec, input_size))
+
+    monkeypatch.setattr(qs, "profile_blocks", fake_profile_blocks)
+    t = get_target("cpu_fp32")
+    p64 = qs.block_profile(tmp_path, str(small_spec_file), 1.0, t, input_size=64)
+    assert calls == [64] and p64.input_size == 64
+    assert qs.block_profile(tmp_path, str(small_spec_file), 1.0, t, input_size=64) == p64
+    assert calls == [64]  # cached
+    p96 = qs.block_profile(tmp_path, str(small_spec_file), 1.0, t, input_size=96)
+    assert calls == [64, 96] and p96.input_size == 96  # another input size: measured again
+    files = sorted(f.name for f in tmp_path.glob("*.json"))
+    assert len(files) == 2 and any("_64_" in f for f in files) and any("_96_" in f for f in files)
+    stored = json.loads(next(tmp_path.glob("*_64_*.json")).read_text())
+    assert stored["input_size"] == 64
+    assert stored["arch_hash"] == arch_hash(resolve_spec(str(small_spec_file)), 64)
+    # an edited spec (same name and file) is a new architecture: measured again
+    spec = resolve_spec(str(small_spec_file))
+    small_spec_file.write_text(spec.replace(blocks=spec.blocks[:2]).to_json())
+    try:
+        qs.block_profile(tmp_path, str(small_spec_file), 1.0, t, input_size=64)
+        assert calls == [64, 96, 64]
+    finally:
+        small_spec_file.write_text(spec.to_json())
+    # a cache file whose stored input size disagrees with its request is not trusted
+    path64 = next(f for f in tmp_path.glob("*_64_*.json") if json.loads(f.read_text())[
+        "arch_hash"] == arch_hash(spec, 64))
+    bad = json.loads(path64.read_text())
+    bad["input_size"] = 128
+    path64.write_text(json.dumps(bad))
+    qs.block_profile(tmp_path, str(small_spec_file), 1.0, t, input_size=64)
+    assert calls == [64, 96, 64, 64]
+
+
+def test_quickstart_unwritable_output(cli, tmp_path, one_line_error, monkeypatch):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        if os.geteuid() == 0:  # root writes anywhere: deny the permission check instead
+            real_access = os.access
+            monkeypatch.setattr(os, "access", lambda p, mode, **kw: False if str(p) == str(
+                locked) else real_access(p, mode, **kw))
+        r = cli("quickstart", "-o", locked / "qs", "--models", "multi_max", "--no-progress")
+        one_line_error(r, "cannot write to", str(locked))
+        assert "Errno" not in r.output
+        assert not (locked / "qs").exists()
+    finally:
+        locked.chmod(0o700)

@@ -142,3 +142,60 @@ def test_sigkill_mid_sweep_then_rerun(tmp_path, tiny_tflite):
         if r.key in before:
             assert r.created_at == before[r.key].created_at
             assert r.samples_ms == before[r.key].samples_ms
+
+
+def test_tflite_kind_must_match_the_target(cli, tmp_path, tiny_tflite, tiny_int8_tflite,
+                                           one_line_error):
+    """A float .tflite on an integer-only target (or the reverse) would store a wrong row."""
+    db = tmp_path / "db.sqlite"
+    r = cli("bench", tiny_tflite, "--targets", "cpu_int8", "--db", db, "--no-progress")
+    one_line_error(r, tiny_tflite.name, "float", "cpu_int8", "targets for this file: cpu_fp32")
+    q = tiny_int8_tflite
+    r = cli("bench", q, "--targets", "cpu_fp32", "--db", db, "--no-progress")
+    one_line_error(r, q.name, "integer-only", "UINT8", "cpu_int8")
+    assert not db.exists()  # nothing stored, not even an empty database
+    r = cli("bench", q, "--targets", "cpu_int8", "--db", db, "--no-progress", "--min-time",
+            "0.05", "--max-time", "0.2", "--json")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)[0]["median_ms"] > 0
+
+
+def test_db_folder_is_blamed(cli, tmp_path, tiny_tflite, one_line_error, monkeypatch):
+    args = ["--targets", "cpu_fp32", "--no-progress"]
+    r = cli("bench", tiny_tflite, "--db", tmp_path / "missing" / "db.sqlite", *args)
+    one_line_error(r, "folder of the results database does not exist", "missing")
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        if os.geteuid() == 0:  # root writes anywhere: deny the permission check instead
+            real_access = os.access
+            monkeypatch.setattr(os, "access", lambda p, mode, **kw: False if str(p) == str(
+                locked) else real_access(p, mode, **kw))
+        r = cli("bench", tiny_tflite, "--db", locked / "db.sqlite", *args)
+        one_line_error(r, "cannot create the results database", f"folder {locked} is not "
+                       "writable")
+    finally:
+        locked.chmod(0o700)
+
+
+def test_export_leftovers_of_a_killed_run_are_removed(tmp_path):
+    """benchmarks export through mhzoo.export.to_tflite (atomic, pid-tagged temporaries): a
+    temporary left by a SIGKILLed export is removed by the next export to that path."""
+    from mhzoo.benchmarks.exporting import export_tflite
+
+    import mhzoo
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    dest = tmp_path / "m_025_32_float32.tflite"
+    leftover = tmp_path / f".{dest.name}.{dead.pid}.abc123.partial"
+    leftover.write_bytes(b"half a model")
+    model = mhzoo.build("mobilenet_v1", 0.25, input_shape=(32, 32, 3), batch_size=1,
+                        num_classes=10)
+    assert export_tflite(model, dest, "float32") == dest
+    assert not leftover.exists()
+    assert dest.read_bytes()[4:8] == b"TFL3"
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+    export_tflite(model, dest, "float32")  # replaces what is there
+    assert dest.is_file()

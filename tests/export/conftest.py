@@ -94,7 +94,8 @@ class ExportCache:
 
     def model(self, name: str):
         if name not in self.models:
-            self.models[name] = build_random(name, self.randomize, classifier_activation=None)
+            # the default head: Dense `classifier` + softmax `predictions`
+            self.models[name] = build_random(name, self.randomize)
         return self.models[name]
 
     def export(self, name: str, quant: str):

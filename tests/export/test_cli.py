@@ -20,6 +20,15 @@ def run(*args: str):
     return CliRunner().invoke(main, list(args))
 
 
+def _no_constant(name: str):
+    raise AssertionError(f"non-standard JSON constant {name} in the output")
+
+
+def strict_json(text: str):
+    """``json.loads`` that rejects Infinity / -Infinity / NaN (not JSON)."""
+    return json.loads(text, parse_constant=_no_constant)
+
+
 def assert_clean_error(res, *fragments: str) -> None:
     assert res.exit_code == 2, res.output
     lines = [x for x in res.output.splitlines() if x.strip()]
@@ -40,8 +49,11 @@ def cli_export(tmp_path_factory, calib_dir, labels_file):
 def test_export_json(cli_export, labels_file):
     out, res = cli_export
     assert res.exit_code == 0, res.output
-    info = json.loads(res.stdout)
+    info = strict_json(res.stdout)
     assert info["quant"] == "int8_full" and info["integer_only"] is True
+    assert info["fidelity"]["output_kind"] == "logits"
+    assert info["fidelity"]["logits_from"] == "SOFTMAX input"
+    strict_json((out.parent / "mm.fidelity.json").read_text())
     assert info["inputs"][0]["dtype"] == "UINT8" and info["outputs"][0]["shape"] == [1, 5]
     assert info["compatibility"]["edgetpu"]["fully_supported"] is True
     assert out.is_file() and (out.parent / "mm.fidelity.json").is_file()
@@ -55,7 +67,7 @@ def test_inspect_text_and_json(cli_export):
                      "edgetpu  fully supported", "normalization mean=[0.0] std=[1.0]"):
         assert fragment in res.output
     res = run("inspect", str(out), "--json")
-    info = json.loads(res.stdout)
+    info = strict_json(res.stdout)
     assert info["labels"][:2] == ["mhzoo_class_0", "mhzoo_class_1"]
     assert {o["op"] for o in info["ops"]} >= {"CONV_2D", "DEPTHWISE_CONV_2D"}
     assert info["export_info"]["quant"] == "int8_full"
@@ -197,3 +209,106 @@ def test_sigkill_during_export_leaves_no_file(tmp_path):
     assert not out.exists()
     assert not (tmp_path / "killed.fidelity.json").exists()
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith("killed")] == []
+
+
+def _with_export_info(src, dest, payload: bytes):
+    """A copy of export ``src`` whose embedded mhzoo_export.json is ``payload``."""
+    from mhzoo.export.metadata import (
+        INFO_FILE,
+        LABELS_FILE,
+        ImageClassifierMetadata,
+        add_metadata,
+        read_associated_files,
+    )
+
+    data = src.read_bytes()
+    files = read_associated_files(data)
+    labels = files[LABELS_FILE].decode().split()
+    md = ImageClassifierMetadata(name="mm", description="d", version="v", author="a",
+                                 license="l", width=64, height=64, labels=labels,
+                                 extra_files={INFO_FILE: payload})
+    dest.write_bytes(add_metadata(_strip_metadata(data), md))
+    return dest
+
+
+def _strip_metadata(flat: bytes) -> bytes:
+    """The flatbuffer without its metadata entries and appended files (repacked)."""
+    import flatbuffers
+    from ai_edge_litert import schema_py_generated as S
+
+    obj = S.ModelT.InitFromPackedBuf(bytearray(flat), 0)
+    obj.metadata = []
+    b = flatbuffers.Builder(1024)
+    b.Finish(obj.Pack(b), file_identifier=b"TFL3")
+    return bytes(b.Output())
+
+
+def test_inspect_damaged_export_info(cli_export, tmp_path):
+    """A damaged embedded mhzoo_export.json is reported, the rest is still shown."""
+    out, _ = cli_export
+    bad = _with_export_info(out, tmp_path / "bad_info.tflite", b'{"quant": "int8_full", ')
+    res = run("inspect", str(bad), "--json")
+    assert res.exit_code == 0, res.output
+    info = strict_json(res.stdout)
+    assert "mhzoo_export.json" in info["export_info"]["error"]
+    assert info["labels"][:1] == ["mhzoo_class_0"] and info["integer_only"] is True
+    res = run("inspect", str(bad))
+    assert res.exit_code == 0, res.output
+    assert "export info: unreadable mhzoo_export.json" in res.output
+    assert "edgetpu  fully supported" in res.output
+
+
+def test_inspect_old_export_with_infinity(cli_export, tmp_path):
+    """Older exports embedded ``Infinity`` (SQNR of an exact float export): inspect --json
+    still prints strict JSON (null)."""
+    out, _ = cli_export
+    old = _with_export_info(out, tmp_path / "old.tflite",
+                            b'{"quant": "float32", "fidelity": {"sqnr_db": Infinity}}')
+    res = run("inspect", str(old), "--json")
+    assert res.exit_code == 0, res.output
+    info = strict_json(res.stdout)
+    assert info["export_info"] == {"quant": "float32", "fidelity": {"sqnr_db": None}}
+
+
+def test_exact_fidelity_is_strict_json():
+    """An error of exactly 0: SQNR is infinite, stored as null, printed as inf."""
+    import numpy as np
+    from mhzoo.export.fidelity import compare
+
+    ref = np.array([[0.1, 0.2, 0.7], [1e-3, 3e-3, 7e-3]], np.float32)
+    rep = compare(ref, ref.copy(), mode="float32", output_kind="logits", images="test")
+    assert rep.sqnr_db is None and rep.max_abs_diff == 0.0
+    assert -1.0 <= rep.cosine_similarity <= 1.0
+    assert strict_json(rep.to_json())["sqnr_db"] is None
+    assert "SQNR inf dB" in rep.format()
+    # cosine of (nearly) parallel vectors is clamped to 1 despite rounding
+    big = np.array([[3.0e7, 1.0, 2.0e-7]])
+    assert compare(big, big * (1 + 1e-16), mode="float32", output_kind="logits",
+                   images="t").cosine_similarity <= 1.0
+
+
+def test_inspect_directory(tmp_path):
+    assert_clean_error(run("inspect", str(tmp_path)), "is a directory, expected a .tflite file")
+
+
+@pytest.mark.parametrize("option", ["--calibration-steps", "--qat-steps"])
+def test_steps_must_be_positive(tmp_path, calib_dir, option):
+    out = tmp_path / "m.tflite"
+    res = run("export", "multi_max", "--input-size", "64", "--quant", "qat", "--calib",
+              str(calib_dir), option, "0", "-o", str(out))
+    assert_clean_error(res, option, "0 is not in the range x>=1")
+    assert not out.exists()
+
+
+def test_truncated_calibration_image(tmp_path, photos, image_writer):
+    calib = tmp_path / "calib"
+    calib.mkdir()
+    image_writer(calib / "cat.jpg", photos[1])
+    good = image_writer(calib / "coffee.jpg", photos[2]).read_bytes()
+    (calib / "coffee.jpg").write_bytes(good[:300])
+    out = tmp_path / "m.tflite"
+    res = run("export", "multi_max", "--input-size", "64", "--quant", "int8_full", "--calib",
+              str(calib), "-o", str(out), "--json")  # --json: no progress bar in the output
+    assert_clean_error(res, "cannot decode image", "coffee.jpg", "truncated")
+    assert "function_node" not in res.output and "[Op:" not in res.output
+    assert not out.exists()

@@ -25,17 +25,32 @@ def test_mediapipe_image_classifier_reads_labels(mediapipe_export, photos, label
     import mediapipe as mp
     from mediapipe.tasks.python import vision
     from mediapipe.tasks.python.core.base_options import BaseOptions
+    from mhzoo.export.fidelity import run_tflite
+    from mhzoo.export.representative import representative_array
 
     names = labels_file.read_text().split()
+    # chelsea the cat, already at the model's 224x224 so MediaPipe feeds these exact pixels
+    pixels = np.round(representative_array(photos[1], (224, 224, 3), 1)[0]).astype(np.uint8)
     opts = vision.ImageClassifierOptions(
         base_options=BaseOptions(model_asset_path=str(mediapipe_export.path)), max_results=5)
     with vision.ImageClassifier.create_from_options(opts) as clf:
-        image = mp.Image(image_format=mp.ImageFormat.SRGB, data=photos[1])  # chelsea the cat
+        image = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(pixels))
         result = clf.classify(image)
     cats = result.classifications[0].categories
     assert len(cats) == 5
     assert {c.category_name for c in cats} == set(names)
+    for c in cats:  # each name is the label of its own class index
+        assert c.category_name == names[c.index], (c.index, c.category_name)
     assert all(0.0 <= c.score <= 1.0 for c in cats)
+    # MediaPipe's top-1 is LiteRT's argmax on the same image, with the same score
+    scores = run_tflite(mediapipe_export.path.read_bytes(), pixels[None].astype(np.float32))[0]
+    best = np.flatnonzero(scores == scores.max())
+    assert cats[0].index in best, (cats[0].index, scores)
+    if len(best) == 1:
+        assert cats[0].index == int(np.argmax(scores))
+    assert cats[0].score == pytest.approx(float(scores.max()), abs=1e-6)
+    by_index = {c.index: c.score for c in cats}
+    np.testing.assert_allclose([by_index[i] for i in range(5)], scores, atol=1e-6)
 
 
 def test_metadata_parsed_by_the_reference_schema(mediapipe_export, labels_file):

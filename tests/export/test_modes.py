@@ -27,10 +27,16 @@ def test_mode_names():
 
 
 @pytest.mark.parametrize("quant", list(EXPECTED_IO))
-def test_ptq_modes(quant, small_model, calib_images, tmp_path):
+def test_ptq_modes(quant, small_model, calib_images, tmp_path, capfd):
     data = calib_images if quant.startswith("int8") else None
+    capfd.readouterr()
     res = to_tflite(small_model, tmp_path / f"{quant}.tflite", quant=quant,
                     representative_data=data, calibration_steps=4, fidelity_images=3)
+    # no converter / interpreter chatter on stdout or stderr (absl trackable_obj warning,
+    # "fully_quantize: 0, ...", "Created TensorFlow Lite XNNPACK delegate")
+    out, err = capfd.readouterr()
+    for noise in ("trackable_obj", "fully_quantize", "XNNPACK", "function_node"):
+        assert noise not in out + err, (noise, out + err)
     flat = res.path.read_bytes()
     inv = inventory(flat)
     assert inv.inputs[0].dtype == EXPECTED_IO[quant] == inv.outputs[0].dtype
@@ -39,6 +45,9 @@ def test_ptq_modes(quant, small_model, calib_images, tmp_path):
     assert inv.integer_only == quant.startswith("int8")
     if quant == "fp16":
         assert "DEQUANTIZE" in inv.op_names()  # fp16 weights dequantized at load
+    # dequantized weights are not activations: no 4-D tensor with a leading dimension > 1
+    assert inv.max_leading_dim == 1
+    assert not any("leading dimension" in p for p in res.compatibility.targets["edgetpu"].problems)
     x = np.stack([np.full((64, 64, 3), v, np.float32) for v in (30.0, 200.0)])
     out = run_tflite(flat, x)
     ref = small_model(x, training=False).numpy()

@@ -31,6 +31,10 @@ def test_qat_relu_models(name, tmp_path, calib_images, randomize_bn):
     assert out.shape == (1, 10)
     assert out.sum() == pytest.approx(1.0, abs=0.05)  # softmax probabilities survive QAT
     assert res.fidelity.mode == "qat" and res.fidelity.num_images == 2
+    # fidelity on logits: the SOFTMAX input of the QAT graph against the float classifier
+    assert res.fidelity.output_kind == "logits"
+    assert res.fidelity.logits_from == "SOFTMAX input"
+    assert res.fidelity.probabilities_max_abs_diff is not None
 
 
 @pytest.mark.parametrize("name", HARD_SWISH_MODELS)
