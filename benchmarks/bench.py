@@ -155,6 +155,32 @@ def _build(ref: ModelRef, input_size: int) -> Any:
                            batch_size=1, name=f"{ref.name}_{round(ref.width * 100):03d}")
 
 
+class _Exports:
+    """The .tflite files of one model: the given file, or exports made once per mode (reused
+    from the work folder when they already exist there)."""
+
+    def __init__(self, ref: ModelRef, workdir: Path, input_size: int, key: str) -> None:
+        self.ref, self.workdir, self.input_size, self.key = ref, workdir, input_size, key
+        self._keras_model: Any = None
+
+    def path_for(self, quant: str) -> Path:
+        if self.ref.tflite is not None:
+            return self.ref.tflite
+        path = tflite_path(self.workdir, self.ref, quant, self.input_size, self.key)
+        if not path.is_file():
+            from mhzoo.benchmarks.exporting import export_tflite
+
+            if self._keras_model is None:
+                self._keras_model = _build(self.ref, self.input_size)
+            export_tflite(self._keras_model, path, quant)
+        return path
+
+    def release(self) -> bool:
+        """Drop the Keras model built for exporting; ``True`` if there was one."""
+        built, self._keras_model = self._keras_model is not None, None
+        return built
+
+
 def tflite_path(workdir: Path, ref: ModelRef, quant: str, input_size: int, key: str) -> Path:
     """Where the sweep keeps the export of ``ref`` in ``quant`` (named by architecture hash)."""
     digest = key.split(":", 1)[-1][:10]
@@ -225,23 +251,10 @@ def bench(models: Sequence[str | ModelRef], targets: str | Sequence[str | Target
                     pending.append(t)
             if not pending:
                 continue
-            files: dict[str, Path] = {}
-            keras_model = None
+            exports = _Exports(ref, wd, input_size, key)
             for t in pending:
                 bar.set_postfix_str(f"{ref.label} {t.name}")
-                if ref.tflite is not None:
-                    path = ref.tflite
-                else:
-                    path = files.get(t.quant)
-                    if path is None:
-                        path = tflite_path(wd, ref, t.quant, input_size, key)
-                        if not path.is_file():
-                            if keras_model is None:
-                                keras_model = _build(ref, input_size)
-                            from mhzoo.benchmarks.exporting import export_tflite
-
-                            export_tflite(keras_model, path, t.quant)
-                        files[t.quant] = path
+                path = exports.path_for(t.quant)
                 lat = measure_tflite(path, t, config=cfg)
                 st = lat.stats
                 rec = LatencyRecord(
@@ -262,8 +275,7 @@ def bench(models: Sequence[str | ModelRef], targets: str | Sequence[str | Target
                 bar.update(1)
                 if on_result:
                     on_result(res)
-            if keras_model is not None:
-                del keras_model
+            if exports.release():  # free the Keras graph before the next model
                 from mhzoo.builder import get_keras
 
                 get_keras("keras").backend.clear_session()
@@ -332,8 +344,6 @@ def bench_adb(models: Sequence[str | ModelRef], targets: str | Sequence[str | Ta
               on_result: Callable[[BenchResult], None] | None = None) -> list[BenchResult]:
     """Like :func:`bench`, on an Android phone (``device`` from :func:`mhzoo.benchmarks.adb.
     connect`) with ``benchmark_model``; the latency is its average."""
-    from mhzoo.benchmarks.exporting import export_tflite
-
     refs = [m if isinstance(m, ModelRef) else parse_model_ref(m) for m in models]
     tlist = parse_targets(targets) if isinstance(targets, str) else parse_targets(
         [t.name if isinstance(t, Target) else t for t in targets])
@@ -356,18 +366,12 @@ def bench_adb(models: Sequence[str | ModelRef], targets: str | Sequence[str | Ta
     try:
         for ref in refs:
             key, width = row_key(ref, input_size)
-            keras_model = None
+            exports = _Exports(ref, wd, input_size, key)
             for t in tlist:
                 rec = None if force else store.get(key, width, t.name, machine)
                 if rec is None:
                     bar.set_postfix_str(f"{ref.label} {t.name}")
-                    path = ref.tflite
-                    if path is None:
-                        path = tflite_path(wd, ref, t.quant, input_size, key)
-                        if not path.is_file():
-                            if keras_model is None:
-                                keras_model = _build(ref, input_size)
-                            export_tflite(keras_model, path, t.quant)
+                    path = exports.path_for(t.quant)
                     result, log = device.run_benchmark(path, t, num_runs=num_runs)
                     rec = _record_from_benchmark_model(
                         ref, t, key, width, machine, result,
