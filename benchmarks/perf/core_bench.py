@@ -16,19 +16,10 @@ import statistics
 import sys
 import time
 
+from mhzoo.benchmarks.runner import machine_info
+
 import mhzoo
 from mhzoo._quiet import import_tensorflow_quietly
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def main() -> int:
@@ -44,7 +35,8 @@ def main() -> int:
     lines = [
         "# Core report: build time and count agreement",
         "",
-        f"Machine: {cpu_model()}, {platform.machine()}, Python {platform.python_version()}, "
+        f"Machine: {machine_info()['cpu_model']}, {platform.machine()}, "
+        f"Python {platform.python_version()}, "
         f"TensorFlow {tf.__version__}. Command: `python {' '.join(sys.argv)}`",
         "",
         "| model | width | build keras (s, median) | build tf_keras (s, median) | "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -90,6 +91,21 @@ def cli():
         return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
 
     return run
+
+
+@pytest.fixture()
+def unwritable_dir(tmp_path, monkeypatch) -> Iterator[Path]:
+    """A folder nothing may be written to (as root, whose writes chmod cannot stop, the
+    permission check is denied instead)."""
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    if os.geteuid() == 0:
+        real_access = os.access
+        monkeypatch.setattr(os, "access", lambda p, mode, **kw: False if str(p) == str(
+            locked) else real_access(p, mode, **kw))
+    yield locked
+    locked.chmod(0o700)
 
 
 @pytest.fixture()
