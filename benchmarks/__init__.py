@@ -27,6 +27,7 @@ _LAZY = {
     "build_report": "report", "render": "report",
     "plot_mn_norm": "plots", "plot_latency_per_target": "plots", "plot_block_shares": "plots",
     "profile_blocks": "block_latency", "run_quickstart": "quickstart",
+    "measure_spec": "measure", "MeasureResult": "measure", "spec_tflite_bytes": "measure",
 }
 
 __all__ = sorted(_LAZY)

@@ -35,7 +35,7 @@ from mhzoo.export.quant import (
 from mhzoo.atomic import atomic_dir, atomic_write_bytes, check_output_path
 
 __all__ = ["DEFAULT_CALIBRATION_STEPS", "ExportResult", "export_model", "fidelity_path",
-           "read_labels", "to_saved_model", "to_tflite"]
+           "read_labels", "tflite_bytes", "to_saved_model", "to_tflite"]
 
 DEFAULT_CALIBRATION_STEPS = 100  # images used for calibration / QAT fine-tuning at most
 DEFAULT_FIDELITY_IMAGES = 8
@@ -106,51 +106,25 @@ def read_labels(labels: str | os.PathLike | Sequence[str] | None) -> list[str] |
     return out
 
 
-def _layer(model: Any, name: str) -> Any:
-    try:
-        return model.get_layer(name)
-    except ValueError:
-        return None
-
-
-def _build_kwargs(model: Any) -> dict[str, Any]:
-    """``mhzoo.build`` keywords that reproduce ``model``'s graph at batch 1."""
-    shape = tuple(model.inputs[0].shape[1:])
-    if None in shape[:2]:
-        raise ValueError(f"cannot export a model with a variable input size {shape}; build it "
-                         "with a fixed input_shape, e.g. (224, 224, 3)")
-    classifier = _layer(model, "classifier")
-    predictions = _layer(model, "predictions")
-    dropout = _layer(model, "dropout")
-    features = isinstance(model.output, dict) or model.name.endswith("_features")
-    kwargs: dict[str, Any] = dict(
-        input_shape=shape, include_top=classifier is not None, batch_size=1,
-        include_preprocessing=True, preprocessing=model.preprocessing,
-        dropout_rate=float(dropout.rate) if dropout is not None else 0.0,
-        features_only=features, name=model.name)
-    if classifier is not None:
-        kwargs["num_classes"] = int(classifier.units)
-        kwargs["classifier_activation"] = (predictions.get_config()["activation"]
-                                           if predictions is not None else None)
-    elif _layer(model, "avg_pool") is not None:
-        kwargs["pooling"] = "avg"
-    elif _layer(model, "max_pool") is not None:
-        kwargs["pooling"] = "max"
-    return kwargs
-
-
 def export_model(model: Any) -> tuple[Any, dict[str, Any]]:
-    """The Keras 3 batch-1 twin of an mhzoo model (weights copied) and its build keywords."""
+    """The Keras 3 batch-1 twin of an mhzoo model (weights copied) and its build keywords.
+
+    The twin is rebuilt from the model's build config (:func:`mhzoo.build_config`), so a model
+    reloaded with :func:`mhzoo.load_model` exports exactly like the one that was saved.
+    """
+    from mhzoo import build_config
     from mhzoo.builder import build
     from mhzoo.variables import assign_named_weights, named_weights
 
     if isinstance(model, str):
         model = build(model)
-    if getattr(model, "arch_spec", None) is None:
-        raise ValueError("to_tflite exports models made by mhzoo.build (they carry .arch_spec); "
-                         f"got {type(model).__name__}")
-    kwargs = _build_kwargs(model)
-    twin = build(model.arch_spec, 1.0, **kwargs)
+    cfg = build_config(model)
+    h, w, _ = cfg.input_shape
+    if h is None or w is None:
+        raise ValueError(f"cannot export a model with a variable input size {cfg.input_shape}; "
+                         "build it with a fixed input_shape, e.g. (224, 224, 3)")
+    kwargs = cfg.build_kwargs(batch_size=1, include_preprocessing=True, framework="keras")
+    twin = build(cfg.spec, 1.0, **kwargs)
     assign_named_weights(twin, named_weights(model))
     return twin, kwargs
 
@@ -164,6 +138,58 @@ def _frozen_function(model: Any) -> Any:
     spec = tf.TensorSpec(tuple(model.inputs[0].shape), tf.float32, name="image")
     fn = tf.function(lambda image: model(image, training=False)).get_concrete_function(spec)
     return convert_variables_to_constants_v2(fn)
+
+
+def _convert(fn: Any, quant: str, images: np.ndarray | None) -> bytes:
+    """Run the TFLite converter on a frozen concrete function (quietly)."""
+    from mhzoo.export.representative import representative_fn
+
+    rep = representative_fn(images) if images is not None else None
+    with captured_output():  # absl: "Please consider providing the trackable_obj argument"
+        converter = make_converter(fn, quant, rep)
+    if rep is None:
+        converter.representative_dataset = None
+    # the converter prints through absl / C++ logging ("fully_quantize: 0, ...", the
+    # trackable_obj warning) and warns about uint8 input statistics that the representative
+    # data already fixed (see representative_fn)
+    with warnings.catch_warnings(), captured_output():
+        warnings.filterwarnings("ignore", message="Statistics for quantized inputs")
+        return converter.convert()
+
+
+def tflite_bytes(model_or_spec: Any, quant: str = "float32", *, input_size: int = 224,
+                 num_classes: int = 1000, representative_data: np.ndarray | None = None,
+                 calibration_images: int = 4, seed: int = 0) -> bytes:
+    """The lean path: a .tflite as bytes, with no fidelity report, metadata or file.
+
+    For latency measurement (the search's latency collection calls it per architecture): an
+    ``ArchSpec`` (concrete, width 1.0) is built at batch 1 with random weights, an mhzoo model
+    is rebuilt from its build config; the graph is the one :func:`to_tflite` exports. Calibration
+    for the ``int8*`` modes uses ``representative_data`` or ``calibration_images`` random
+    images (the quantized graph, and so its speed, does not depend on the values).
+    """
+    from mhzoo.builder import build
+    from mhzoo.spec import ArchSpec
+
+    quant = check_mode(quant)
+    if quant == "qat":
+        raise ValueError("the lean path converts float and PTQ modes; use to_tflite for qat")
+    if isinstance(model_or_spec, ArchSpec):
+        twin = build(model_or_spec, 1.0, input_shape=(input_size, input_size, 3),
+                     num_classes=num_classes, batch_size=1)
+    else:
+        twin, _ = export_model(model_or_spec)
+    images = None
+    if quant in DATA_MODES:
+        shape = tuple(int(d) for d in twin.inputs[0].shape[1:])
+        if representative_data is None:
+            rng = np.random.default_rng(seed)
+            images = rng.uniform(0, 255, (calibration_images, *shape)).astype(np.float32)
+        else:
+            images = np.asarray(representative_data, np.float32)
+    flat = _convert(_frozen_function(twin), quant, images)
+    _check_export(inventory(flat), quant)
+    return flat
 
 
 def _synthetic_images(shape: tuple[int, int, int], n: int) -> np.ndarray:
@@ -193,9 +219,9 @@ def _metadata(model: Any, kwargs: dict[str, Any], quant: str, labels: list[str] 
 
     h, w, c = kwargs["input_shape"]
     softmax = kwargs.get("classifier_activation") is not None
-    name = model.base_spec.name if hasattr(model, "base_spec") else model.name
+    name = model.base_spec.name
     desc = description or (
-        f"{name} at width {getattr(model, 'width', 1.0):g}, {quant} TFLite export by mhzoo "
+        f"{name} at width {model.width:g}, {quant} TFLite export by mhzoo "
         f"{__version__}. Input: {'RGB' if c == 3 else 'grayscale'} {h}x{w} pixels in [0, 255] "
         f"(normalization mean={list(model.preprocessing.mean)} "
         f"std={list(model.preprocessing.std)} is inside the model).")
@@ -290,8 +316,6 @@ def to_tflite(
             if bar is not None:
                 bar.close()
 
-    from mhzoo.export.representative import representative_fn
-
     from mhzoo.variables import named_weights
 
     if quant == "qat":
@@ -308,17 +332,7 @@ def to_tflite(
                 bar.close()
     else:
         fn = _frozen_function(twin)
-    rep = representative_fn(images) if images is not None and quant != "qat" else None
-    with captured_output():  # absl: "Please consider providing the trackable_obj argument"
-        converter = make_converter(fn, quant, rep)
-    if quant == "qat":
-        converter.representative_dataset = None
-    # the converter prints through absl / C++ logging ("fully_quantize: 0, ...", the
-    # trackable_obj warning) and warns about uint8 input statistics that the representative
-    # data already fixed (see representative_fn)
-    with warnings.catch_warnings(), captured_output():
-        warnings.filterwarnings("ignore", message="Statistics for quantized inputs")
-        flat = converter.convert()
+    flat = _convert(fn, quant, images if quant != "qat" else None)
     inv = inventory(flat)
     _check_export(inv, quant)
 
@@ -328,10 +342,9 @@ def to_tflite(
                     "calibration" if images is not None else "synthetic")
     compat = check_compatibility(inv)
     info = {"mhzoo_version": __version__, "model": twin.base_spec.name,
-            "width": getattr(model, "width", 1.0), "quant": quant,
+            "width": twin.width, "quant": quant,
             "input_shape": list(shape), "input_dtype": io_dtype(quant),
-            "preprocessing_inside": model.preprocessing.to_dict() if hasattr(
-                model, "preprocessing") else None,
+            "preprocessing_inside": twin.preprocessing.to_dict(),
             "calibration_images": 0 if images is None else len(images),
             "fidelity": fid.to_dict(), "fully_supported": compat.fully_supported}
     if quant == "qat":
@@ -359,9 +372,12 @@ def _fidelity(twin: Any, flat: bytes, images: np.ndarray, quant: str, source: st
     """
     import keras
 
-    classifier = _layer(twin, "classifier")
-    head = classifier is not None and _layer(twin, "predictions") is not None
-    probe = keras.Model(twin.inputs[0], [classifier.output, twin.output]) if head else twin
+    from mhzoo import build_config
+
+    cfg = build_config(twin)
+    head = cfg.include_top and cfg.classifier_activation is not None
+    probe = (keras.Model(twin.inputs[0], [twin.get_layer("classifier").output, twin.output])
+             if head else twin)  # "classifier": the builder's name of the Dense head
     ref_logits, ref_out = [], []
     for i in range(len(images)):
         y = probe(images[i:i + 1], training=False)

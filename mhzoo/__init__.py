@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from mhzoo._version import __version__
+from mhzoo.build_config import BuildConfig, build_config
 from mhzoo.preprocessing import Preprocessing
 from mhzoo.registry import list_models, register_model
 from mhzoo.spec import ArchSpec, Conv, DepthwiseSeparable, GlobalPool, InvertedBottleneck
@@ -22,6 +23,7 @@ from mhzoo.widths import make_divisible, scale_spec
 
 __all__ = [
     "ArchSpec",
+    "BuildConfig",
     "Conv",
     "DepthwiseSeparable",
     "GlobalPool",
@@ -29,6 +31,7 @@ __all__ = [
     "Preprocessing",
     "__version__",
     "build",
+    "build_config",
     "list_models",
     "load_model",
     "make_divisible",

@@ -9,6 +9,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from mhzoo.build_config import BuildConfig
 from mhzoo.preprocessing import Preprocessing
 from mhzoo.registry import get_entry
 from mhzoo.spec import ArchSpec, GlobalPool
@@ -133,10 +134,16 @@ def build(
         name: Keras model name (default ``<model>_<width x 100>``).
 
     Returns:
-        A functional Keras model. ``model.arch_spec`` holds the concrete spec,
-        ``model.preprocessing`` the normalization it expects or contains.
+        A functional Keras model (an ``MhzooModel``) carrying its build config:
+        ``mhzoo.build_config(model)`` (or ``model.mhzoo_config``) records the concrete spec,
+        width, rounding rule, head, preprocessing and framework, and survives ``model.save`` /
+        :func:`load_model`. ``model.arch_spec`` is the concrete spec, ``model.preprocessing``
+        the normalization it expects or contains.
     """
     if alpha is not None:
+        if width is not None and check_width(width) != check_width(alpha):
+            raise ValueError(f"width={width!r} and alpha={alpha!r} disagree; alpha is an alias of "
+                             "width, give one of them")
         width = alpha
     requested_width = None if width is None else check_width(width)
     width = 1.0 if requested_width is None else requested_width
@@ -178,7 +185,17 @@ def build(
     preprocessing.check_channels(c)
 
     spec = concrete if concrete is not None else scale_spec(base, width, divisible_by)
-    model_name = name or model_slug(base.name, width)
+    model_name = given_name = name or model_slug(base.name, width)
+    if isinstance(classifier_activation, str) or classifier_activation is None:
+        activation_name = classifier_activation
+    else:
+        activation_name = getattr(classifier_activation, "__name__", None)
+        if activation_name is None:
+            raise ValueError("classifier_activation must be None, an activation name or a named "
+                             f"function, got {classifier_activation!r}")
+    from mhzoo.model_class import model_class
+
+    model_cls = model_class(km)
     inputs = km.Input(shape=(h, w, c), batch_size=batch_size, name="image")
     x = inputs
     if include_preprocessing:
@@ -189,7 +206,7 @@ def build(
     x, endpoints = decode_body(km, spec, x)
     if features_only:
         outputs = _endpoint_outputs(spec, endpoints, h, w)
-        model = km.Model(inputs, outputs, name=f"{model_name}_features")
+        model_name = f"{model_name}_features"
     else:
         if include_top:
             pooled = any(isinstance(b, GlobalPool) for b in spec.blocks)
@@ -206,15 +223,21 @@ def build(
             x = km.layers.GlobalAveragePooling2D(name="avg_pool")(x)
         elif pooling == "max":
             x = km.layers.GlobalMaxPooling2D(name="max_pool")(x)
-        model = km.Model(inputs, x, name=model_name)
+        outputs = x
 
-    model.arch_spec = spec
-    model.base_spec = base
-    model.width = width
-    model.preprocessing = preprocessing
-    model.framework = framework
+    head = include_top and not features_only
+    config = BuildConfig(
+        spec=spec, base_spec=base, width=float(width), divisible_by=divisible_by,
+        input_shape=(h, w, c), batch_size=batch_size, include_top=head,
+        num_classes=num_classes if head else None, pooling=None if head or features_only
+        else pooling, dropout_rate=float(dropout_rate) if head else 0.0,
+        classifier_activation=activation_name if head else None,
+        include_preprocessing=bool(include_preprocessing), preprocessing=preprocessing,
+        framework=framework, features_only=bool(features_only), name=given_name,
+        weights=None if weights is None else str(weights))
+    model = model_cls(inputs, outputs, name=model_name, mhzoo_config=config)
     if source is not None:
-        source.load_into(model, include_top=include_top and not features_only)
+        source.load_into(model, include_top=head)
         model.pretrained_cfg = source.config
     return model
 
@@ -248,9 +271,11 @@ def load_model(path: str | os.PathLike, *, framework: str = "keras", compile: bo
     call ``mhzoo.layers.register_serializables(keras)`` yourself).
     """
     from mhzoo.layers import register_serializables
+    from mhzoo.model_class import model_class
 
     km = get_keras(framework)
     register_serializables(km)
+    model_class(km)  # registers mhzoo>MhzooModel, which carries the build config
     p = Path(path)
     if not p.exists():
         raise ValueError(f"model file not found: {p}")

@@ -106,15 +106,15 @@ def profile(
         ValueError: on bad arguments; ``RuntimeError`` if spec and Keras counts disagree.
     """
     model = None
-    if hasattr(model_or_name, "arch_spec") and hasattr(model_or_name, "count_params"):
+    cfg = getattr(model_or_name, "mhzoo_config", None)
+    if cfg is not None:
         model = model_or_name
-        spec = model.arch_spec
-        width = model.width
-        shape = model.input_shape
-        hw = _input_hw((shape[1] or 224, shape[2] or 224))
-        channels = shape[3]
-        names = {la.name for la in model.layers}
-        num_classes = model.get_layer("classifier").units if "classifier" in names else num_classes
+        spec = cfg.spec
+        width = cfg.width
+        hw = _input_hw((cfg.input_shape[0] or 224, cfg.input_shape[1] or 224))
+        channels = cfg.input_shape[2]
+        if cfg.include_top:
+            num_classes = cfg.num_classes
     else:
         width = check_width(width)
         hw = _input_hw(input_size)
@@ -125,9 +125,9 @@ def profile(
     counts = _spec_counts(spec, hw, channels, num_classes)
     verified = False
     if model is not None:
-        if "classifier" in names:
+        if cfg.include_top:
             key = "keras_params"
-        elif isinstance(model.output, dict):
+        elif cfg.features_only:
             key = None  # feature extractors stop at the last endpoint
         else:
             key = "backbone_params"
