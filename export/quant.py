@@ -63,6 +63,9 @@ def make_converter(concrete_fn: Any, mode: str,
             raise ValueError(f"quantization mode {mode!r} needs representative data "
                              "(representative_data= / --calib DIR)")
         conv.representative_dataset = representative
+        # per-tensor FULLY_CONNECTED weights: the Hexagon delegate rejects per-channel ones
+        # (LiteRT tflite/delegates/hexagon/utils.cc, IsNodeSupportedByHexagon)
+        conv._experimental_disable_per_channel_quantization_for_dense_layers = True
         if mode.startswith("int8_full"):
             conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     io = io_dtype(mode)
