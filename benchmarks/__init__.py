@@ -5,9 +5,10 @@
     from mhzoo.benchmarks import bench, build_report, read_latency_csv, mn_norm
     bench(["multi_max", "mobilenet_v1"], "cpu_fp32,cpu_int8", db="latency.sqlite")
 
-Modules: ``targets`` (targets as data), ``runner`` (LiteRT timing), ``store`` (SQLite results),
-``bench`` (sweeps, adb sweeps, log import), ``adb`` (phones), ``importers`` (benchmark_model
-logs, CSV), ``mn_norm`` (paper eq. 4-5), ``report`` (Table 1), ``plots`` (Figures 1, 2, 5),
+Modules: ``targets`` (targets as data), ``runner`` (LiteRT timing), ``store`` (SQLite
+results), ``sweep`` (``bench`` sweeps, adb sweeps, log import), ``measure`` (``measure_spec``:
+one architecture), ``adb`` (phones), ``importers`` (benchmark_model logs, CSV),
+``normalization`` (MN-Norm, paper eq. 4-5), ``report`` (Table 1), ``plots`` (Figures 1, 2, 5),
 ``block_latency`` (per-block latency by prefix timing), ``quickstart``, ``cli``.
 """
 
@@ -20,10 +21,10 @@ _LAZY = {
     "Target": "targets", "get_target": "targets", "list_targets": "targets",
     "RunConfig": "runner", "measure_tflite": "runner", "machine_info": "runner",
     "LatencyStore": "store", "LatencyRecord": "store", "arch_hash": "store",
-    "bench": "bench", "bench_adb": "bench", "import_benchmark_output": "bench",
+    "bench": "sweep", "bench_adb": "sweep", "import_benchmark_output": "sweep",
     "parse_benchmark_model_output": "importers", "read_latency_csv": "importers",
-    "mn_norm": "mn_norm", "mn_norm_avg": "mn_norm", "mn_norm_max": "mn_norm",
-    "normalization_factors": "mn_norm",
+    "mn_norm": "normalization", "mn_norm_avg": "normalization", "mn_norm_max": "normalization",
+    "normalization_factors": "normalization",
     "build_report": "report", "render": "report",
     "plot_mn_norm": "plots", "plot_latency_per_target": "plots", "plot_block_shares": "plots",
     "profile_blocks": "block_latency", "run_quickstart": "quickstart",

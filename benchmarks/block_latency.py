@@ -21,6 +21,8 @@ import numpy as np
 from mhzoo.benchmarks.runner import RunConfig, measure_tflite
 from mhzoo.benchmarks.targets import Target, get_target
 
+from mhzoo.names import model_slug
+
 __all__ = ["BlockProfile", "profile_blocks"]
 
 
@@ -114,7 +116,7 @@ def profile_blocks(name_or_spec: Any, width: float = 1.0, target: str | Target =
     try:
         for k in range(1, n_blocks + 2):
             full = k == n_blocks + 1
-            p = wd / f"{base.name}_{round(width * 100):03d}_{input_size}_{t.quant}_p{k:02d}.tflite"
+            p = wd / f"{model_slug(base.name, width)}_{input_size}_{t.quant}_p{k:02d}.tflite"
             if not p.is_file():
                 spec = concrete if full else concrete.replace(blocks=concrete.blocks[:k])
                 with captured_output():

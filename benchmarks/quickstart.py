@@ -16,15 +16,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mhzoo.benchmarks.bench import bench, parse_model_ref
 from mhzoo.benchmarks.block_latency import BlockProfile, profile_blocks
 from mhzoo.benchmarks.plots import plot_block_shares, plot_latency_per_target, plot_mn_norm
 from mhzoo.benchmarks.report import Report, build_report, render, table_from_records
 from mhzoo.benchmarks.runner import RunConfig, machine_id, machine_info
 from mhzoo.benchmarks.store import LatencyStore
+from mhzoo.benchmarks.sweep import bench, parse_model_ref
 from mhzoo.benchmarks.targets import Target, parse_targets
 
 from mhzoo.atomic import atomic_write_text
+from mhzoo.names import model_slug
 
 __all__ = ["QUICKSTART_MODELS", "QUICKSTART_TARGETS", "QuickstartResult", "block_profile",
            "run_quickstart"]
@@ -78,7 +79,7 @@ def block_profile(folder: Path, block_model: str, width: float, target: Target, 
     spec = resolve_spec(block_model)
     key = arch_hash(spec, input_size)
     digest = key.split(":", 1)[-1][:10]
-    path = folder / (f"{spec.name}_{round(width * 100):03d}_{input_size}_{target.name}_"
+    path = folder / (f"{model_slug(spec.name, width)}_{input_size}_{target.name}_"
                      f"{digest}.json")
     prof = _load_profile(path)
     if prof is not None and (prof.model, float(prof.width), prof.target, prof.input_size,

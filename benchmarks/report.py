@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mhzoo.benchmarks.importers import LatencyRow, LatencyTable, fmt_width
-from mhzoo.benchmarks.mn_norm import mn_norm, normalization_factors
+from mhzoo.benchmarks.normalization import mn_norm, normalization_factors
 
 __all__ = ["DATASETS", "DEFAULT_REFERENCE", "Report", "ReportRow", "build_report",
            "paper_dataset", "parse_reference", "render", "table_from_records", "to_csv",

@@ -35,7 +35,7 @@ _LAZY = {
     "to_saved_model": ("mhzoo.export.tflite", "to_saved_model"),
     "ExportResult": ("mhzoo.export.tflite", "ExportResult"),
     "check_compatibility": ("mhzoo.export.compat", "check_compatibility"),
-    "inventory": ("mhzoo.export.inventory", "inventory"),
+    "inventory": ("mhzoo.export.op_inventory", "inventory"),
     "read_metadata": ("mhzoo.export.metadata", "read_metadata"),
     "inspect_tflite": ("mhzoo.export.inspect", "inspect_tflite"),
 }

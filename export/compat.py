@@ -29,7 +29,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from mhzoo.export.inventory import ModelInventory, OpDetail, TensorInfo
+from mhzoo.export.op_inventory import ModelInventory, OpDetail, TensorInfo
 
 __all__ = ["CONDITION_KINDS", "RULE_SETS", "TARGETS", "CompatReport", "TargetResult",
            "check_compatibility", "load_rules", "validate_rules"]
@@ -671,7 +671,7 @@ def _check(inv: ModelInventory, rules: dict[str, Any], api_level: int | None = N
 
 def check_compatibility(inv: ModelInventory, targets: tuple[str, ...] = RULE_SETS,
                         api_level: int | None = None) -> CompatReport:
-    """Check a model inventory (see :func:`mhzoo.export.inventory.inventory`) per rule set.
+    """Check a model inventory (see :func:`mhzoo.export.op_inventory.inventory`) per rule set.
 
     Args:
         inv: the inventory of a .tflite.

@@ -7,7 +7,8 @@ produces for the benchmark harness's model (``mhzoo.build(spec, input_shape=(s, 
 batch_size=1)``: [-1, 1] ``Rescaling`` inside, default head: pool, 1000-way classifier,
 softmax), operator for operator: the same op sequence and versions, builtin options, tensor
 shapes and types, and quantization granularity (``int8_full``: uint8 I/O through QUANTIZE,
-per-tensor int8 activations, per-channel int8 conv / fully-connected weights, per-channel int32
+per-tensor int8 activations, per-channel int8 conv weights, per-tensor int8 fully-connected
+weights (``mhzoo.export.quant`` turns per-channel dense quantization off), per-channel int32
 biases). Its weights are seeded random numbers, so the file is good for timing only.
 
 What the converter does to that graph, and this writer repeats:
@@ -19,7 +20,10 @@ What the converter does to that graph, and this writer repeats:
   the SE 1x1 convs use VALID padding (Keras' default), every other conv SAME;
 * ``Flatten`` after a 1 x 1 global pool disappears into FULLY_CONNECTED, whose all-zero
   bias is dropped; without a pool block the head is MEAN (keepdims false) -> FULLY_CONNECTED;
-* dropout disappears; the normalization is a MUL and an ADD by scalars.
+* dropout disappears; the normalization is a MUL and an ADD by scalars;
+* grouped 1x1 convs (``InvertedBottleneck.groups``, FBNet's ``_g2`` ops) stay one CONV_2D with
+  ``(out, 1, 1, in / groups)`` weights; a model that has one gets CONV_2D version 6 for every
+  conv (the converter writes one version per operator code, the highest any op needs).
 
 :func:`compare_structure` lists the differences between two .tflite files under that notion
 of equivalence (empty: equivalent); the tests hold the writer to it on every registry model.
@@ -55,6 +59,9 @@ _VERSIONS = {
     "int8_full": {"CONV_2D": 3, "DEPTHWISE_CONV_2D": 3, "ADD": 2, "MUL": 2, "MEAN": 2,
                   "FULLY_CONNECTED": 4, "SOFTMAX": 2, "HARD_SWISH": 1, "QUANTIZE": 1},
 }
+
+#: CONV_2D version of a model with a grouped conv (TF 2.21 converter, float32 and int8)
+_GROUPED_CONV_VERSION = 6
 
 # int8 activation quantization (scale, zero point) by what produced the tensor; the values
 # are those of a well-scaled network, so every requantization multiplier is in a normal range
@@ -117,6 +124,7 @@ class _Graph:
         self.rng = np.random.default_rng(seed)
         self.tensors: list[_Tensor] = []
         self.ops: list[_Op] = []
+        self.grouped = False  # a grouped conv raises every CONV_2D to version 6
 
     # ------------------------------------------------------------------ tensors
     def tensor(self, shape: tuple[int, ...], name: str, q: tuple[float, int] | None = None,
@@ -169,14 +177,15 @@ class _Graph:
         return fill
 
     def weights(self, shape: tuple[int, ...], name: str, fan_in: int, qdim: int,
-                gain: float = 2.0) -> int:
-        """A conv / FC weight tensor: He-uniform float32, or int8 with per-channel scales."""
+                gain: float = 2.0, per_tensor: bool = False) -> int:
+        """A conv / FC weight tensor: He-uniform float32, or int8 with per-channel scales
+        (one scale when ``per_tensor``: the converter's fully-connected weights)."""
         n = int(np.prod(shape))
         if not self.int8:
             bound = math.sqrt(3.0 * gain / fan_in)
             return self.const(shape, name, _FLOAT32, None,
                               fill=self._pool_filler(n, np.float32, bound / 127.0), nbytes=4 * n)
-        channels = shape[qdim]
+        channels = 1 if per_tensor else shape[qdim]
         scale = ((0.5 + self.rng.random(channels)) * (0.02 / math.sqrt(fan_in))).astype(
             np.float32)
         return self.const(shape, name, _INT8, None, scale, np.zeros(channels, np.int64), qdim,
@@ -209,11 +218,18 @@ class _Graph:
         return outputs[0]
 
     def conv(self, x: int, filters: int, k: int, stride: int, act: str | None, name: str, *,
-             padding: int = _SAME) -> int:
-        """CONV_2D (+ HARD_SWISH) with batch norm folded (always a bias)."""
+             padding: int = _SAME, groups: int = 1) -> int:
+        """CONV_2D (+ HARD_SWISH) with batch norm folded (always a bias); ``groups`` > 1 is a
+        grouped conv (weights ``(filters, k, k, cin / groups)``)."""
         _, h, w, cin = self.shape(x)
+        if groups > 1:
+            if cin % groups or filters % groups:
+                raise ValueError(f"{name}: {cin} -> {filters} channels are not divisible by "
+                                 f"groups {groups}")
+            self.grouped = True
         oh, ow = _out_size(h, k, stride, padding), _out_size(w, k, stride, padding)
-        wt = self.weights((filters, k, k, cin), f"{name}/kernel", k * k * cin, 0,
+        cg = cin // groups
+        wt = self.weights((filters, k, k, cg), f"{name}/kernel", k * k * cg, 0,
                           gain=1.0 if act is None else 2.0)
         b = self.bias(filters, f"{name}/bias", x, wt, 3.0 if act == "gate" else 0.0)
         return self._fused(x, "CONV_2D", [x, wt, b], (1, oh, ow, filters), act, name,
@@ -286,12 +302,13 @@ class _Graph:
             if b.expansion_filters is not None:
                 inner = b.expansion_filters
                 k, s = (b.kernel, b.stride) if b.fused else (1, 1)
-                x = self.conv(x, inner, k, s, b.activation, f"{p}_expand")
+                x = self.conv(x, inner, k, s, b.activation, f"{p}_expand",
+                              groups=1 if b.fused else b.groups)
             if not b.fused:
                 x = self.dwconv(x, b.kernel, b.stride, b.activation, f"{p}_dw")
             if b.se_ratio is not None:
                 x = self.squeeze_excite(x, inner, se_filters(inner, b.se_ratio), p)
-            x = self.conv(x, b.filters, 1, 1, None, f"{p}_project")
+            x = self.conv(x, b.filters, 1, 1, None, f"{p}_project", groups=b.groups)
             if b.residual and b.stride == 1 and cin == b.filters:
                 x = self.add(shortcut, x, f"{p}_add")
             return x
@@ -384,7 +401,7 @@ def spec_to_tflite_bytes(spec: ArchSpec, *, quant: str, input_size: int = 224,
     if not any(isinstance(b, GlobalPool) for b in concrete.blocks):
         x = g.mean(x, "avg_pool", keepdims=False)
     c = g.shape(x)[-1]
-    wt = g.weights((num_classes, c), "classifier/kernel", c, 0, gain=1.0)
+    wt = g.weights((num_classes, c), "classifier/kernel", c, 0, gain=1.0, per_tensor=True)
     fc = g.S.FullyConnectedOptionsT()
     logits = g.op("FULLY_CONNECTED", [x, wt, -1],
                   [g.tensor((1, num_classes), "classifier", (0.1, 0))], fc)
@@ -461,7 +478,9 @@ def _serialize(g: _Graph, inputs: list[int], outputs: list[int]) -> bytes:
 
     codes: dict[tuple[str, int], int] = {}
     op_offs = []
-    versions = _VERSIONS[g.quant]
+    versions = dict(_VERSIONS[g.quant])
+    if g.grouped:
+        versions["CONV_2D"] = _GROUPED_CONV_VERSION
     options_type = {name: getattr(S.BuiltinOptions, name) for name in (
         "Conv2DOptions", "DepthwiseConv2DOptions", "AddOptions", "MulOptions", "ReducerOptions",
         "FullyConnectedOptions", "SoftmaxOptions")}

@@ -23,7 +23,7 @@ import numpy as np
 from mhzoo.export._quiet import captured_output
 from mhzoo.export.compat import CompatReport, check_compatibility
 from mhzoo.export.fidelity import FidelityReport, compare, run_tflite_outputs
-from mhzoo.export.inventory import ModelInventory, inventory
+from mhzoo.export.op_inventory import ModelInventory, inventory
 from mhzoo.export.quant import (
     DATA_MODES,
     INTEGER_ONLY_MODES,

@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from mhzoo._version import __version__
-from mhzoo.build_config import BuildConfig, build_config
+from mhzoo.build_record import BuildConfig, build_config
 from mhzoo.preprocessing import Preprocessing
 from mhzoo.registry import list_models, register_model
 from mhzoo.spec import ArchSpec, Conv, DepthwiseSeparable, GlobalPool, InvertedBottleneck

@@ -9,7 +9,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from mhzoo.build_config import BuildConfig
+from mhzoo.build_record import BuildConfig
+from mhzoo.names import model_slug
 from mhzoo.preprocessing import Preprocessing
 from mhzoo.registry import get_entry
 from mhzoo.spec import ArchSpec, GlobalPool
@@ -53,11 +54,6 @@ def resolve_spec(name_or_spec: str | os.PathLike | ArchSpec) -> ArchSpec:
         return get_entry(name_or_spec).fn()
     kind = type(name_or_spec).__name__
     raise ValueError(f"expected a model name, an ArchSpec or a spec JSON path, got {kind}")
-
-
-def model_slug(name: str, width: float) -> str:
-    """``multi_max`` at 0.75 -> ``multi_max_075`` (timm-style)."""
-    return f"{name}_{round(width * 100):03d}"
 
 
 def _check_input_shape(input_shape: Any) -> tuple[int | None, int | None, int]:

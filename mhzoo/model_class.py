@@ -13,7 +13,7 @@ from functools import cache
 from types import ModuleType
 from typing import Any
 
-from mhzoo.build_config import BuildConfig
+from mhzoo.build_record import BuildConfig
 
 __all__ = ["CONFIG_KEY", "model_class"]
 
@@ -28,7 +28,7 @@ class _ConfigAccess:
 
     @property
     def mhzoo_config(self) -> BuildConfig | None:
-        """The :class:`~mhzoo.build_config.BuildConfig` (``None`` only for a bare instance)."""
+        """The :class:`~mhzoo.build_record.BuildConfig` (``None`` only for a bare instance)."""
         return self.__dict__.get("_mhzoo_config")
 
     @property

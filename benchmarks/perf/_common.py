@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from mhzoo.names import model_slug
+
 #: how the files were made (recorded in the results).
 EXPORTER = {"used": "mhzoo.export.to_tflite"}
 
@@ -13,7 +15,7 @@ def make_tflite(model: str, width: float, quant: str, out_dir: Path,
                 input_size: int = 224) -> Path:
     """Export ``model`` (random weights) with mhzoo.export.to_tflite, once per file name."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / f"{model}_{round(width * 100):03d}_{input_size}_{quant}.tflite"
+    path = out_dir / f"{model_slug(model, width)}_{input_size}_{quant}.tflite"
     if path.is_file():
         return path
     from mhzoo.benchmarks.exporting import captured_output, export_tflite

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from mhzoo.names import model_slug
 from mhzoo.spec import ArchSpec, Conv, DepthwiseSeparable, GlobalPool, InvertedBottleneck
 from mhzoo.widths import scale_spec, se_filters
 
@@ -259,7 +260,7 @@ def write_converted(conv: Converted, out: str | os.PathLike, *, framework: str =
     prep = Preprocessing(pcfg["mean"], pcfg["std"]) if "mean" in pcfg else None
     model = build(conv.spec, 1.0, num_classes=conv.num_classes or 1000, include_top=include_top,
                   include_preprocessing=False, preprocessing=prep, framework=framework,
-                  name=f"{conv.architecture}_{round(conv.width * 100):03d}")
+                  name=model_slug(conv.architecture, conv.width))
     named = layer_arrays_to_named(model, conv.layers)
     assign_named_weights(model, named, strict=True)
     cfg = model_config(model, architecture=conv.architecture, width=conv.width,

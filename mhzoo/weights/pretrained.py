@@ -43,6 +43,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from mhzoo.names import model_slug
 from mhzoo.preprocessing import IMAGENET, MINUS_ONE_TO_ONE, Preprocessing
 from mhzoo.weights.checkpoint import WEIGHTS_NAME, WeightSource, open_local
 
@@ -102,7 +103,7 @@ class PretrainedTag:
     def slug(self) -> str:
         """``<model>_<width x 100>``, e.g. ``mobilenet_v3_large_075``."""
         base = self.keras_model or self.model
-        return f"{base}_{round(self.width * 100):03d}"
+        return model_slug(base, self.width)
 
     @property
     def name(self) -> str:
@@ -277,10 +278,6 @@ def get_pretrained(name: str, *, model: str | None = None) -> PretrainedTag:
                      "mhzoo.weights.list_pretrained())")
 
 
-def _slug(model: str, width: float) -> str:
-    return f"{model}_{round(width * 100):03d}"
-
-
 def _resolve(weights: str, model: str | None, width: float | None) -> PretrainedTag:
     w = 1.0 if width is None else float(width)
     if weights == "imagenet":
@@ -308,7 +305,7 @@ def _resolve(weights: str, model: str | None, width: float | None) -> Pretrained
     if weights in _REGISTRY:
         entry = _REGISTRY[weights]
     elif model is not None and arch in (model, model + "_minimalistic"):
-        entry = get_pretrained(f"{_slug(arch, w)}.{tag}", model=model)
+        entry = get_pretrained(f"{model_slug(arch, w)}.{tag}", model=model)
     else:
         entry = get_pretrained(weights)
     if model is not None and model != entry.model:

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import mhzoo
-from mhzoo.build_config import BuildConfig, build_config
+from mhzoo.build_record import BuildConfig, build_config
 
 FRAMEWORKS = ("keras", "tf_keras")
 

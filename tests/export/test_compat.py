@@ -10,7 +10,7 @@ from importlib import resources
 
 import pytest
 from mhzoo.export.compat import TARGETS, check_compatibility, load_rules
-from mhzoo.export.inventory import inventory
+from mhzoo.export.op_inventory import inventory
 
 
 def test_rules_are_data_with_sources():

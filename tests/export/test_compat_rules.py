@@ -14,7 +14,7 @@ from mhzoo.export.compat import (
     load_rules,
     validate_rules,
 )
-from mhzoo.export.inventory import ModelInventory, OpDetail, OpInfo, TensorInfo
+from mhzoo.export.op_inventory import ModelInventory, OpDetail, OpInfo, TensorInfo
 
 
 def t(shape, dtype="INT8", zp=0, name="t"):

@@ -66,7 +66,7 @@ def _run(model: bytes) -> np.ndarray:
 def _check_equivalent(converted: _Converted, name: str, quant: str) -> None:
     from mhzoo.export.compat import check_compatibility
     from mhzoo.export.direct import compare_structure
-    from mhzoo.export.inventory import inventory
+    from mhzoo.export.op_inventory import inventory
 
     ref, direct = converted.get(name, quant), _direct(name, quant)
     assert compare_structure(ref, direct) == []
@@ -122,9 +122,9 @@ def test_deterministic_and_seeded():
 
 
 def test_width_and_bench_targets():
-    from mhzoo.benchmarks.bench import _file_matches
+    from mhzoo.benchmarks.sweep import _file_matches
     from mhzoo.export.direct import spec_to_tflite_bytes
-    from mhzoo.export.inventory import inventory
+    from mhzoo.export.op_inventory import inventory
 
     spec = get_spec("multi_avg")
     for quant in MODES:

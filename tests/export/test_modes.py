@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from mhzoo.export import QUANT_MODES, to_saved_model, to_tflite
 from mhzoo.export.fidelity import run_tflite
-from mhzoo.export.inventory import inventory
+from mhzoo.export.op_inventory import inventory
 
 EXPECTED_IO = {"float32": "FLOAT32", "fp16": "FLOAT32", "dynamic": "FLOAT32", "int8": "FLOAT32",
                "int8_full": "UINT8", "int8_full_int8_io": "INT8", "int8_full_fp32_io": "FLOAT32"}

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from mhzoo.export import to_tflite
 from mhzoo.export.fidelity import run_tflite
-from mhzoo.export.inventory import inventory
+from mhzoo.export.op_inventory import inventory
 
 RELU_MODELS = ["multi_avg", "multi_max", "mobilenet_v1", "mobilenet_v2", "mobilenet_edgetpu",
                "proxylessnas_mobile", "mobilenet_v3_large_minimalistic"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from mhzoo.export.fidelity import run_tflite
-from mhzoo.export.inventory import inventory
+from mhzoo.export.op_inventory import inventory
 
 import mhzoo
 

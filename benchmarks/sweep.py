@@ -22,6 +22,7 @@ from mhzoo.benchmarks.runner import RunConfig, machine_id, machine_info, measure
 from mhzoo.benchmarks.store import LatencyRecord, LatencyStore, arch_hash, file_hash
 from mhzoo.benchmarks.targets import Target, parse_targets
 
+from mhzoo.names import cache_dir, model_slug
 from mhzoo.spec import ArchSpec
 
 __all__ = ["BenchResult", "ModelRef", "bench", "bench_adb", "check_tflite_target",
@@ -75,8 +76,8 @@ def parse_model_ref(text: str) -> ModelRef:
 
 
 def default_cache_dir() -> Path:
-    """``$MHZOO_HOME`` or ``~/.cache/mhzoo``."""
-    return Path(os.environ.get("MHZOO_HOME") or Path.home() / ".cache" / "mhzoo")
+    """mhzoo's cache folder (``$MHZOO_HOME``, see :func:`mhzoo.names.cache_dir`)."""
+    return cache_dir()
 
 
 def default_db_path() -> Path:
@@ -103,7 +104,7 @@ def check_tflite_target(path: str | os.PathLike, target: Target) -> None:
     model on an integer-only target or the reverse), naming the targets that fit the file.
     Files that cannot be parsed are left to the runner, which reports them."""
     from mhzoo.benchmarks.targets import list_targets
-    from mhzoo.export.inventory import inventory
+    from mhzoo.export.op_inventory import inventory
 
     p = Path(path)
     try:
@@ -152,7 +153,7 @@ def _build(ref: ModelRef, input_size: int) -> Any:
 
     with captured_output():
         return mhzoo.build(ref.spec, ref.width, input_shape=(input_size, input_size, 3),
-                           batch_size=1, name=f"{ref.name}_{round(ref.width * 100):03d}")
+                           batch_size=1, name=model_slug(ref.name, ref.width))
 
 
 class _Exports:
@@ -184,7 +185,7 @@ class _Exports:
 def tflite_path(workdir: Path, ref: ModelRef, quant: str, input_size: int, key: str) -> Path:
     """Where the sweep keeps the export of ``ref`` in ``quant`` (named by architecture hash)."""
     digest = key.split(":", 1)[-1][:10]
-    return workdir / f"{ref.name}_{round(ref.width * 100):03d}_{input_size}_{quant}_{digest}.tflite"
+    return workdir / f"{model_slug(ref.name, ref.width)}_{input_size}_{quant}_{digest}.tflite"
 
 
 def bench(models: Sequence[str | ModelRef], targets: str | Sequence[str | Target], *,
