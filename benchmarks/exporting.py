@@ -13,11 +13,12 @@ from typing import Any
 
 import numpy as np
 from mhzoo.export._quiet import captured_output
+from mhzoo.export.quant import DATA_MODES
 
 __all__ = ["CALIBRATED_MODES", "captured_output", "export_tflite", "representative_images"]
 
-#: quant modes that need representative data.
-CALIBRATED_MODES = ("int8", "int8_full", "int8_full_int8_io", "int8_full_fp32_io")
+#: post-training modes that need representative data (mhzoo.export's DATA_MODES less qat).
+CALIBRATED_MODES = tuple(m for m in DATA_MODES if m != "qat")
 
 
 def representative_images(input_shape: tuple[int, int, int], n: int = 4,

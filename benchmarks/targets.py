@@ -13,14 +13,24 @@ from dataclasses import asdict, dataclass
 from importlib import resources
 from typing import Any
 
-__all__ = ["DELEGATES", "QUANT_MODES", "RUNTIMES", "Target", "get_target", "list_targets",
-           "parse_targets", "register_target"]
+from mhzoo.export.quant import QUANT_MODES
+
+__all__ = [
+    "DELEGATES",
+    "RUNTIMES",
+    "TARGET_MODES",
+    "Target",
+    "get_target",
+    "list_targets",
+    "parse_targets",
+    "register_target",
+]
 
 RUNTIMES = ("litert", "adb")
 DELEGATES = ("xnnpack", "none", "gpu", "hexagon", "nnapi")
-#: export modes a target may ask for (names of ``mhzoo.export.to_tflite(quant=...)``).
-QUANT_MODES = ("float32", "fp16", "dynamic", "int8", "int8_full", "int8_full_int8_io",
-               "int8_full_fp32_io")
+#: export modes a target may ask for: mhzoo.export's quantization modes, less ``qat`` (which
+#: fine-tunes weights; a latency target measures a post-training export)
+TARGET_MODES = tuple(m for m in QUANT_MODES if m != "qat")
 
 
 @dataclass(frozen=True)
@@ -54,9 +64,9 @@ class Target:
         if not isinstance(self.name, str) or not self.name or not self.name.replace(
                 "_", "").isalnum():
             raise ValueError(f"target name must be letters, digits and '_', got {self.name!r}")
-        if self.quant not in QUANT_MODES:
+        if self.quant not in TARGET_MODES:
             raise ValueError(f"target {self.name}: unknown quant {self.quant!r}; "
-                             f"expected one of {', '.join(QUANT_MODES)}")
+                             f"expected one of {', '.join(TARGET_MODES)}")
         if self.runtime not in RUNTIMES:
             raise ValueError(f"target {self.name}: unknown runtime {self.runtime!r}; "
                              f"expected one of {', '.join(RUNTIMES)}")

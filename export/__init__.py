@@ -17,7 +17,7 @@ from typing import Any
 
 __all__ = [
     "QUANT_MODES",
-    "TARGETS",
+    "RULE_SETS",
     "ExportResult",
     "check_compatibility",
     "inspect_tflite",
@@ -27,7 +27,7 @@ __all__ = [
     "to_tflite",
 ]
 
-from mhzoo.export.compat import TARGETS
+from mhzoo.export.compat import RULE_SETS
 from mhzoo.export.quant import QUANT_MODES
 
 _LAZY = {

@@ -11,10 +11,10 @@ unknown condition kind, option name or key is an error when the rules load, and 
 that cannot be checked from a .tflite are listed as ``unchecked`` in every report that meets
 the op, so nothing written in a rule file is silently ignored.
 
-NNAPI is checked per Android API level (default the newest; :attr:`TargetResult.fallback_by_api`
+NNAPI is checked per Android API level (default the newest; :attr:`RuleSetResult.fallback_by_api`
 lists what falls back on each older level). The Edge TPU compiler builds one Edge TPU subgraph:
 everything from the first unsupported operator on runs on the CPU, which
-:attr:`TargetResult.cpu_share` reports as a share of operators and of multiply-adds.
+:attr:`RuleSetResult.cpu_share` reports as a share of operators and of multiply-adds.
 ``fully_supported`` is the S_i of eq. 1 in the paper.
 """
 
@@ -31,13 +31,11 @@ from typing import Any
 
 from mhzoo.export.op_inventory import ModelInventory, OpDetail, TensorInfo
 
-__all__ = ["CONDITION_KINDS", "RULE_SETS", "TARGETS", "CompatReport", "TargetResult",
+__all__ = ["CONDITION_KINDS", "RULE_SETS", "CompatReport", "RuleSetResult",
            "check_compatibility", "load_rules", "validate_rules"]
 
 #: the compatibility rule sets (one ``export/rules/<name>.json`` each); not benchmark targets
 RULE_SETS = ("edgetpu", "gpu", "hexagon", "nnapi")
-#: deprecated alias of :data:`RULE_SETS` (benchmark targets are ``mhzoo.benchmarks`` targets)
-TARGETS = RULE_SETS
 #: what the graph patterns of the inventory (``ModelInventory.patterns``) are, in words
 PATTERN_LABELS = {"SE_GATE": "squeeze-excite gate (MUL by per-channel sigmoid)"}
 #: builtin option names a condition may test (keys of :attr:`OpDetail.options`)
@@ -418,7 +416,8 @@ def validate_rules(rules: Any, name: str = "<rules>") -> dict[str, Any]:
 def load_rules(target: str) -> dict[str, Any]:
     """The validated rule data of ``target`` (one of :data:`RULE_SETS`)."""
     if target not in RULE_SETS:
-        raise ValueError(f"unknown target {target!r}; expected one of {', '.join(RULE_SETS)}")
+        raise ValueError(f"unknown compatibility rule set {target!r}; expected one of "
+                         f"{', '.join(RULE_SETS)}")
     text = resources.files("mhzoo.export").joinpath("rules", f"{target}.json").read_text()
     rules = validate_rules(json.loads(text), target)
     if rules["target"] != target:
@@ -430,7 +429,7 @@ def load_rules(target: str) -> dict[str, Any]:
 
 
 @dataclass
-class TargetResult:
+class RuleSetResult:
     """The verdict for one rule set.
 
     ``fallback_ops`` lists the operators the delegate rejects (grouped by op, version and
@@ -477,7 +476,7 @@ class TargetResult:
 class CompatReport:
     """Verdicts for every rule set."""
 
-    targets: dict[str, TargetResult]
+    targets: dict[str, RuleSetResult]
 
     @property
     def fully_supported(self) -> dict[str, bool]:
@@ -598,9 +597,9 @@ def _fallbacks(details: list[OpDetail], rules: dict[str, Any], api: int | None,
 
 
 def _check(inv: ModelInventory, rules: dict[str, Any], api_level: int | None = None
-           ) -> TargetResult:
+           ) -> RuleSetResult:
     req = {k: v["value"] for k, v in rules.get("requires", {}).items()}
-    res = TargetResult(rules["target"], rules["title"], True,
+    res = RuleSetResult(rules["target"], rules["title"], True,
                        sources=[s["url"] for s in rules.get("sources", [])])
     api_spec = rules.get("api_levels")
     api = None

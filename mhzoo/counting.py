@@ -47,9 +47,13 @@ def count_layers(
     out: list[LayerCount] = []
 
     def conv(block: int, name: str, k: int, cin: int, cout: int, hw: int, *, bn: bool = True,
-             bias: bool = False) -> None:
-        out.append(LayerCount(block, name, "conv", k * k * cin * cout, cout if bias else 0,
-                              cout if bn else 0, hw * k * k * cin * cout))
+             bias: bool = False, groups: int = 1) -> None:
+        if cin % groups or cout % groups:
+            raise ValueError(f"{name}: channels {cin} -> {cout} are not divisible by groups "
+                             f"{groups}")
+        per_out = k * k * (cin // groups)  # a grouped conv sees cin / groups inputs per output
+        out.append(LayerCount(block, name, "conv", per_out * cout, cout if bias else 0,
+                              cout if bn else 0, hw * per_out * cout))
 
     def dw(block: int, name: str, k: int, ch: int, hw: int) -> None:
         out.append(LayerCount(block, name, "depthwise", k * k * ch, 0, ch, hw * k * k * ch))
@@ -72,7 +76,7 @@ def count_layers(
                 if b.fused:
                     conv(i, f"{p}_expand", b.kernel, c, e, oh * ow)
                 else:
-                    conv(i, f"{p}_expand", 1, c, e, h * w)
+                    conv(i, f"{p}_expand", 1, c, e, h * w, groups=b.groups)
                 inner = e
             else:
                 inner = c
@@ -83,7 +87,7 @@ def count_layers(
                 out.append(LayerCount(i, f"{p}_se_reduce", "se", inner * s, s, 0, inner * s))
                 out.append(LayerCount(i, f"{p}_se_expand", "se", s * inner, inner, 0, s * inner))
             h, w = oh, ow
-            conv(i, f"{p}_project", 1, inner, b.filters, h * w)
+            conv(i, f"{p}_project", 1, inner, b.filters, h * w, groups=b.groups)
             c = b.filters
         elif isinstance(b, GlobalPool):
             h, w = 1, 1

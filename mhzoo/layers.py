@@ -74,11 +74,14 @@ class _Decoder:
         return self.km.layers.BatchNormalization(
             epsilon=self.spec.bn_epsilon, momentum=self.spec.bn_momentum, name=name)(x)
 
-    def conv(self, x: Any, filters: int, k: int, stride: int, name: str, *, bias: bool = False
-             ) -> Any:
+    def conv(self, x: Any, filters: int, k: int, stride: int, name: str, *, bias: bool = False,
+             groups: int = 1) -> Any:
         x, padding = self._pad(x, k, stride, name)
+        if groups > 1 and x.shape[-1] % groups:
+            raise ValueError(f"{name}: {x.shape[-1]} input channels are not divisible by groups "
+                             f"{groups}")
         return self.km.layers.Conv2D(filters, k, strides=stride, padding=padding, use_bias=bias,
-                                    name=name)(x)
+                                    groups=groups, name=name)(x)
 
     def dwconv(self, x: Any, k: int, stride: int, name: str) -> Any:
         x, padding = self._pad(x, k, stride, name)
@@ -86,8 +89,8 @@ class _Decoder:
                                              name=name)(x)
 
     def conv_bn_act(self, x: Any, filters: int, k: int, stride: int, act: str | None,
-                    name: str) -> Any:
-        x = self.conv(x, filters, k, stride, name)
+                    name: str, groups: int = 1) -> Any:
+        x = self.conv(x, filters, k, stride, name, groups=groups)
         x = self.bn(x, f"{name}_bn")
         return _activation(self.km, act, f"{name}_act")(x) if act else x
 
@@ -111,14 +114,15 @@ class _Decoder:
             if b.expansion_filters is not None:
                 inner = b.expansion_filters
                 k, s = (b.kernel, b.stride) if b.fused else (1, 1)
-                x = self.conv_bn_act(x, inner, k, s, b.activation, f"{p}_expand")
+                x = self.conv_bn_act(x, inner, k, s, b.activation, f"{p}_expand",
+                                     groups=1 if b.fused else b.groups)
             if not b.fused:
                 x = self.dwconv(x, b.kernel, b.stride, f"{p}_dw")
                 x = self.bn(x, f"{p}_dw_bn")
                 x = _activation(km, b.activation, f"{p}_dw_act")(x)
             if b.se_ratio is not None:
                 x = self.squeeze_excite(x, inner, se_filters(inner, b.se_ratio), p)
-            x = self.conv_bn_act(x, b.filters, 1, 1, None, f"{p}_project")
+            x = self.conv_bn_act(x, b.filters, 1, 1, None, f"{p}_project", groups=b.groups)
             if b.residual and b.stride == 1 and cin == b.filters:
                 x = km.layers.Add(name=f"{p}_add")([shortcut, x])
             return x

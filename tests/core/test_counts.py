@@ -32,8 +32,8 @@ BACKBONE_PARAMS = {
 }
 
 
-def test_paper_table_matches_shared_csv(shared_dir):
-    with open(shared_dir / "data" / "paper_table1_pixel4.csv") as fh:
+def test_paper_table_matches_shared_csv(paper_csv):
+    with open(paper_csv) as fh:
         rows = list(csv.DictReader(fh))
     assert [r["model"] for r in rows] == [r.model for r in TABLE1]
     for raw, row in zip(rows, TABLE1):

@@ -9,7 +9,6 @@ import pytest
 from mhzoo.export.compat import (
     CONDITION_KINDS,
     RULE_SETS,
-    TARGETS,
     check_compatibility,
     load_rules,
     validate_rules,
@@ -58,7 +57,7 @@ B = t((32,), "INT32", zp=None)
 
 
 def test_rule_sets_and_deprecated_alias():
-    assert RULE_SETS == ("edgetpu", "gpu", "hexagon", "nnapi") and TARGETS == RULE_SETS
+    assert RULE_SETS == ("edgetpu", "gpu", "hexagon", "nnapi")
 
 
 @pytest.mark.parametrize("name", RULE_SETS)
@@ -123,7 +122,7 @@ def test_loading_rejects_what_it_cannot_check(edit, message):
 
 
 def test_unknown_rule_set():
-    with pytest.raises(ValueError, match="unknown target"):
+    with pytest.raises(ValueError, match="unknown compatibility rule set"):
         load_rules("tpu_v9")
 
 
