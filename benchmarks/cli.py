@@ -12,6 +12,9 @@ from pathlib import Path
 
 import click
 
+from mhzoo.bounds import MAX_INPUT_SIZE
+from mhzoo.cli.core import parse_width
+
 __all__ = ["bench_cmd", "quickstart_cmd", "report_cmd"]
 
 
@@ -37,17 +40,18 @@ def _run_config(min_runs: int, min_time: float, max_time: float, warmup: int,
 @click.option("--db", type=click.Path(dir_okay=False), default=None,
               help="Results database (SQLite). Default: ~/.cache/mhzoo/latency.sqlite.")
 @click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON.")
-@click.option("--input-size", default=224, show_default=True, type=int,
-              help="Square input resolution.")
+@click.option("--input-size", default=224, show_default=True,
+              type=click.IntRange(32, MAX_INPUT_SIZE), help="Square input resolution.")
 @click.option("--force", is_flag=True, help="Measure again rows that are already stored.")
 @click.option("--workdir", type=click.Path(file_okay=False), default=None,
               help="Where exported .tflite files are kept. Default: ~/.cache/mhzoo/tflite.")
-@click.option("--min-runs", default=20, show_default=True, type=int)
-@click.option("--min-time", default=1.0, show_default=True, type=float,
+@click.option("--min-runs", default=20, show_default=True, type=click.IntRange(1, 100_000))
+@click.option("--min-time", default=1.0, show_default=True, type=click.FloatRange(0, 3600),
               help="Minimum timed seconds per row.")
-@click.option("--max-time", default=10.0, show_default=True, type=float,
+@click.option("--max-time", default=10.0, show_default=True, type=click.FloatRange(0, 3600),
               help="Maximum timed seconds per row.")
-@click.option("--warmup", default=3, show_default=True, type=int, help="Warm-up runs.")
+@click.option("--warmup", default=3, show_default=True, type=click.IntRange(0, 10_000),
+              help="Warm-up runs.")
 @click.option("--no-pin", is_flag=True, help="Do not pin the benchmark to fixed CPU cores.")
 @click.option("--adb", "use_adb", is_flag=True,
               help="Run on an Android phone through adb and benchmark_model.")
@@ -87,9 +91,21 @@ def bench_cmd(models: tuple[str, ...], targets: str, db: str | None, as_json: bo
         raise ValueError("no model given; e.g. `mhzoo bench multi_max mobilenet_v1 --targets "
                          "cpu_fp32,cpu_int8` (see --help)")
     tlist = parse_targets(targets)
-    from mhzoo.benchmarks import bench as B
+    from mhzoo.benchmarks import sweep as B
 
+    from mhzoo.bounds import check_spec_bounds
+    from mhzoo.widths import scale_spec
+
+    # every argument is checked before TensorFlow loads and before anything is created
+    refs = [B.parse_model_ref(m) for m in models]
+    for ref in refs:
+        if ref.spec is not None:
+            check_spec_bounds(scale_spec(ref.spec, ref.width), (input_size, input_size, 3))
+    cfg = _run_config(min_runs, min_time, max_time, warmup, not no_pin)
     dbp = Path(db) if db else B.default_db_path()
+    from mhzoo._quiet import import_tensorflow_quietly
+
+    import_tensorflow_quietly()
     if not db:
         dbp.parent.mkdir(parents=True, exist_ok=True)
     if from_output is not None:
@@ -108,12 +124,9 @@ def bench_cmd(models: tuple[str, ...], targets: str, db: str | None, as_json: bo
                 raise ValueError(f"target {t.name!r} is not a phone target; with --adb use "
                                  "cpu_float, cpu_uint8, gpu, dsp, edgetpu or nnapi")
         device = connect(serial, binary=device_binary or DEFAULT_BINARY)
-        refs = [B.parse_model_ref(m) for m in models]
         results = B.bench_adb(refs, tlist, device, db=dbp, input_size=input_size,
                               workdir=workdir, force=force, progress=progress)
     else:
-        refs = [B.parse_model_ref(m) for m in models]
-        cfg = _run_config(min_runs, min_time, max_time, warmup, not no_pin)
         results = B.bench(refs, tlist, db=dbp, config=cfg, input_size=input_size,
                           workdir=workdir, force=force, progress=progress)
     if as_json:
@@ -207,7 +220,7 @@ def report_cmd(latencies: str | None, dataset: str | None, db: str | None,
       mhzoo report --latencies table.csv --norm-factors cpu_float=40,gpu=6 --plot fig1.png
     """
     from mhzoo.benchmarks.importers import read_latency_csv
-    from mhzoo.benchmarks.mn_norm import parse_assignments
+    from mhzoo.benchmarks.normalization import parse_assignments
     from mhzoo.benchmarks.report import build_report, paper_dataset, render
 
     sources = [s for s in (latencies, dataset, db) if s is not None]
@@ -296,15 +309,17 @@ def _table_from_db(db: str, machine: str | None, targets: str | None,
                    "Table-1 baselines).")
 @click.option("--targets", default="cpu_fp32,cpu_int8", show_default=True,
               help="Local targets.")
-@click.option("--width", default=1.0, show_default=True, type=float)
-@click.option("--input-size", default=224, show_default=True, type=int)
+@click.option("--width", default="1.0", show_default=True, callback=parse_width,
+              help="Width multiplier (0 < width <= 8).")
+@click.option("--input-size", default=224, show_default=True,
+              type=click.IntRange(32, MAX_INPUT_SIZE))
 @click.option("--reference", default="mobilenet_v1", show_default=True,
               help="MN-Norm reference model (measured at width 1.0).")
 @click.option("--block-model", default="mobilenet_v3_large_minimalistic", show_default=True,
               help="Model of the per-block latency plot (Figure 2); 'none' to skip.")
-@click.option("--min-time", default=1.0, show_default=True, type=float,
+@click.option("--min-time", default=1.0, show_default=True, type=click.FloatRange(0, 3600),
               help="Minimum timed seconds per (model, target).")
-@click.option("--max-time", default=5.0, show_default=True, type=float,
+@click.option("--max-time", default=5.0, show_default=True, type=click.FloatRange(0, 3600),
               help="Maximum timed seconds per (model, target).")
 @click.option("--progress/--no-progress", default=True, show_default=True)
 def quickstart_cmd(out_dir: str, models: str | None, targets: str, width: float,

@@ -60,11 +60,9 @@ def arch_hash(spec: ArchSpec, input_size: int = 224, num_classes: int = 1000) ->
 
 def file_hash(path: str | os.PathLike) -> str:
     """Key of a prebuilt .tflite file: the hash of its bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return "file:" + h.hexdigest()[:20]
+    from mhzoo.hashing import sha256_file
+
+    return "file:" + sha256_file(path)[:20]
 
 
 @dataclass
@@ -135,6 +133,13 @@ class LatencyStore:
 
     def _open_rw(self) -> None:
         self._db = sqlite3.connect(str(self.path), timeout=30, isolation_level=None)
+        tables = self._tables()
+        if tables and not {"latency", "meta"} <= tables:
+            self._db.close()  # an unrelated database: add nothing to it
+            shown = ", ".join(sorted(tables)[:5]) + (" ..." if len(tables) > 5 else "")
+            raise ValueError(f"{self.path} is an SQLite database of something else (tables "
+                             f"{shown}), not an mhzoo results database; give a new file or one "
+                             "written by `mhzoo bench`")
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
@@ -146,9 +151,14 @@ class LatencyStore:
             raise ValueError(f"{self.path}: results database schema {row[0]}, this mhzoo "
                              f"reads schema {SCHEMA_VERSION}")
 
+    def _tables(self) -> set[str]:
+        """Names of the user tables (SQLite's own ``sqlite_*`` tables left out)."""
+        return {r[0] for r in self._db.execute(
+            "SELECT name FROM sqlite_master WHERE type='table'")
+            if not str(r[0]).startswith("sqlite_")}
+
     def _check_tables(self) -> None:
-        tables = {r[0] for r in self._db.execute(
-            "SELECT name FROM sqlite_master WHERE type='table'")}
+        tables = self._tables()
         if not {"latency", "meta"} <= tables:
             self._db.close()
             raise ValueError(f"{self.path} is not an mhzoo results database (it has no "

@@ -8,21 +8,26 @@ from pathlib import Path
 import click
 from mhzoo.export.quant import QUANT_MODES
 
+from mhzoo.bounds import MAX_CLASSES, MAX_INPUT_SIZE
+from mhzoo.cli.core import parse_width
+
 __all__ = ["export_cmd", "inspect_cmd"]
 
 
 @click.command("export")
 @click.argument("name")
-@click.option("--width", type=float, default=1.0, show_default=True, help="Width multiplier.")
+@click.option("--width", default="1.0", callback=parse_width, show_default=True,
+              help="Width multiplier (0 < width <= 8).")
 @click.option("--quant", required=True, help=f"Quantization mode: {', '.join(QUANT_MODES)}.")
 @click.option("--calib", "calib", type=click.Path(path_type=Path), default=None,
               help="Folder of JPEG/PNG images for calibration / QAT fine-tuning.")
 @click.option("--labels", type=click.Path(path_type=Path), default=None,
               help="Labels file, one class name per line.")
-@click.option("--num-classes", type=int, default=None, help="Classifier size (default 1000).")
+@click.option("--num-classes", type=click.IntRange(1, MAX_CLASSES), default=None,
+              help="Classifier size (default 1000).")
 @click.option("--weights", default=None, help="Weights to load (path, tag or hf-hub:...).")
-@click.option("--input-size", type=int, default=224, show_default=True,
-              help="Input height and width.")
+@click.option("--input-size", type=click.IntRange(32, MAX_INPUT_SIZE), default=224,
+              show_default=True, help="Input height and width.")
 @click.option("--calibration-steps", type=click.IntRange(min=1), default=100, show_default=True,
               help="Most calibration images to use.")
 @click.option("--qat-steps", type=click.IntRange(min=1), default=10, show_default=True,
@@ -37,21 +42,29 @@ def export_cmd(name: str, width: float, quant: str, calib: Path | None, labels: 
                as_json: bool) -> None:
     """Export model NAME to TFLite (float, fp16, dynamic, int8 PTQ or QAT)."""
     from mhzoo.export.quant import check_mode
+    from mhzoo.export.tflite import fidelity_path, read_labels
 
-    check_mode(quant)  # fail fast, before TensorFlow loads
-    from mhzoo._quiet import import_tensorflow_quietly
-
-    import_tensorflow_quietly()
-    from mhzoo.export.tflite import fidelity_path, read_labels, to_tflite
-
-    import mhzoo
     from mhzoo.atomic import check_output_path
+    from mhzoo.cli.core import check_model_bounds
 
+    # every argument is checked before TensorFlow loads and before anything is written
+    check_mode(quant)
     check_output_path(output, force=force)
     check_output_path(fidelity_path(output), force=force)
+    for what, folder in (("--calib", calib), ("--labels", labels)):
+        if folder is not None and not folder.exists():
+            raise ValueError(f"{what} not found: {folder}")
     label_list = read_labels(labels)
     if num_classes is None and label_list is not None and weights is None:
         num_classes = len(label_list)
+    if weights is None:  # a checkpoint fixes the spec itself; the builder checks that one
+        check_model_bounds(name, width, input_size, num_classes=num_classes or 1000)
+    from mhzoo._quiet import import_tensorflow_quietly
+
+    import_tensorflow_quietly()
+    from mhzoo.export.tflite import to_tflite
+
+    import mhzoo
     model = mhzoo.build(name, width, input_shape=(input_size, input_size, 3),
                         num_classes=num_classes, weights=weights)
     result = to_tflite(model, output, quant=quant, representative_data=calib,

@@ -7,8 +7,9 @@ import os
 from typing import Any
 
 from mhzoo.export.compat import check_compatibility
-from mhzoo.export.inventory import inventory, load_tflite
 from mhzoo.export.metadata import INFO_FILE, LABELS_FILE, read_associated_files, read_metadata
+from mhzoo.export.op_inventory import inventory, load_tflite
+from mhzoo.export.validate import validate_tflite
 
 __all__ = ["format_inspection", "inspect_tflite"]
 
@@ -17,9 +18,15 @@ def inspect_tflite(path: str | os.PathLike) -> dict[str, Any]:
     """Everything ``mhzoo inspect`` shows, as a JSON-ready dict.
 
     Raises:
-        ValueError: the file is missing, not a TFLite model, or corrupt.
+        ValueError: the file is missing, not a TFLite model, or corrupt (its structure is
+            checked by :func:`mhzoo.export.validate.validate_tflite` first, so a damaged file
+            is never reported as supported).
     """
     data = load_tflite(path)
+    try:
+        validate_tflite(data)
+    except ValueError as exc:
+        raise ValueError(f"{path} is a damaged TFLite model: {exc}") from None
     inv = inventory(data)
     try:
         meta = read_metadata(data)

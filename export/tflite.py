@@ -32,7 +32,7 @@ from mhzoo.export.quant import (
     make_converter,
 )
 
-from mhzoo.atomic import atomic_dir, atomic_write_bytes, check_output_path
+from mhzoo.atomic import atomic_dir, atomic_group, check_output_path
 
 __all__ = ["DEFAULT_CALIBRATION_STEPS", "ExportResult", "export_model", "fidelity_path",
            "read_labels", "tflite_bytes", "to_saved_model", "to_tflite"]
@@ -355,8 +355,9 @@ def to_tflite(
 
         flat = add_metadata(flat, _metadata(twin, kwargs, quant, label_list, description, info))
     seconds = time.perf_counter() - t0
-    atomic_write_bytes(out, flat)
-    atomic_write_bytes(fid_out, fid.to_json().encode())
+    with atomic_group([out, fid_out]) as (model_tmp, fid_tmp):  # together or not at all
+        model_tmp.write_bytes(flat)
+        fid_tmp.write_bytes(fid.to_json().encode())
     return ExportResult(path=out, quant=quant, fidelity=fid, fidelity_path=fid_out,
                         compatibility=compat, inventory=inv, seconds=seconds,
                         size_bytes=len(flat))

@@ -9,6 +9,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from mhzoo.bounds import check_input_size, check_spec_bounds
 from mhzoo.build_record import BuildConfig
 from mhzoo.names import model_slug
 from mhzoo.preprocessing import Preprocessing
@@ -68,10 +69,7 @@ def _check_input_shape(input_shape: Any) -> tuple[int | None, int | None, int]:
     for label, v in (("height", h), ("width", w)):
         if v is None:
             continue
-        if isinstance(v, bool) or not isinstance(v, numbers.Integral):
-            raise ValueError(f"input {label} must be an integer, got {v!r}")
-        if v < MIN_INPUT_SIZE:
-            raise ValueError(f"input {label} must be at least {MIN_INPUT_SIZE} px, got {v}")
+        check_input_size(v, f"input {label}", MIN_INPUT_SIZE)
     if isinstance(c, bool) or c not in SUPPORTED_CHANNELS:
         raise ValueError(f"unsupported channel count {c!r}; expected 3 (RGB) or 1 (grayscale)")
     return (None if h is None else int(h), None if w is None else int(w), int(c))
@@ -181,6 +179,8 @@ def build(
     preprocessing.check_channels(c)
 
     spec = concrete if concrete is not None else scale_spec(base, width, divisible_by)
+    check_spec_bounds(spec, (h, w, c), num_classes=num_classes if include_top and
+                      not features_only else None)  # absurd sizes never reach TensorFlow
     model_name = given_name = name or model_slug(base.name, width)
     if isinstance(classifier_activation, str) or classifier_activation is None:
         activation_name = classifier_activation

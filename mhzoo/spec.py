@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +22,11 @@ from typing import Any, ClassVar, Union
 
 __all__ = [
     "ACTIVATIONS",
+    "MAX_BLOCKS",
+    "MAX_EXPANSION",
+    "MAX_FILTERS",
+    "MAX_KERNEL",
+    "STRIDES",
     "ArchSpec",
     "Block",
     "Conv",
@@ -39,10 +43,43 @@ _ACT_TO_TOKEN = {v: k for k, v in _ACT_TOKENS.items()}
 PADDINGS = ("same", "symmetric")
 SE_GATES = ("hard_sigmoid", "sigmoid")
 
+# Bounds checked when a spec is made, so that absurd values fail here with one clear line and
+# never reach TensorFlow (see also mhzoo.bounds.check_spec_bounds for the concrete spec).
+#: most channels of any layer (base width; the scaled widths are bounded by mhzoo.bounds)
+MAX_FILTERS = 16384
+#: largest kernel (odd sizes only: 'same' and symmetric padding are centred)
+MAX_KERNEL = 15
+#: strides a block may have
+STRIDES = (1, 2)
+#: largest expansion ratio of an inverted bottleneck
+MAX_EXPANSION = 32.0
+#: most blocks in one spec
+MAX_BLOCKS = 512
+_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,99}$")
 
-def _check_int(name: str, value: Any, minimum: int = 1) -> None:
+
+def _check_int(name: str, value: Any, minimum: int = 1, maximum: int | None = None) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {_short(value)}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name} must be at most {maximum}, got {_short(value)}")
+
+
+def _short(value: Any) -> str:
+    """``repr`` cut to 40 characters (a 4000-digit integer stays one readable line)."""
+    text = repr(value) if not isinstance(value, int) or abs(value) < 10 ** 30 else \
+        f"an integer of {len(str(abs(value)))} digits"
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _check_kernel_stride(block: Any) -> None:
+    _check_int("kernel", block.kernel, maximum=MAX_KERNEL)
+    if block.kernel % 2 == 0:
+        raise ValueError(f"kernel must be odd (1, 3, 5, ... {MAX_KERNEL}), got {block.kernel}")
+    _check_int("stride", block.stride)
+    if block.stride not in STRIDES:
+        raise ValueError(f"stride must be one of {', '.join(map(str, STRIDES))}, got "
+                         f"{_short(block.stride)}")
 
 
 def _check_bools(block: Any, *names: str) -> None:
@@ -76,9 +113,8 @@ class Conv:
     kind: ClassVar[str] = "conv"
 
     def __post_init__(self) -> None:
-        _check_int("filters", self.filters)
-        _check_int("kernel", self.kernel)
-        _check_int("stride", self.stride)
+        _check_int("filters", self.filters, maximum=MAX_FILTERS)
+        _check_kernel_stride(self)
         _check_activation(self.activation)
         _check_bools(self, "batch_norm", "bias", "endpoint")
 
@@ -107,9 +143,8 @@ class DepthwiseSeparable:
     kind: ClassVar[str] = "ds"
 
     def __post_init__(self) -> None:
-        _check_int("filters", self.filters)
-        _check_int("kernel", self.kernel)
-        _check_int("stride", self.stride)
+        _check_int("filters", self.filters, maximum=MAX_FILTERS)
+        _check_kernel_stride(self)
         _check_activation(self.activation)
         _check_bools(self, "endpoint")
 
@@ -134,6 +169,8 @@ class InvertedBottleneck:
     * SE: global pool -> 1x1 conv (bias) -> relu -> 1x1 conv (bias) -> gate -> multiply, with
       ``make_divisible(expanded * se_ratio, 8)`` squeeze filters.
     * the residual add is used iff ``residual`` and stride 1 and input width == ``filters``.
+    * ``groups`` > 1 (regular blocks only): the 1x1 expand and project convs are grouped
+      convolutions (FBNet ``k3_e1_g2``; no channel shuffle), weights and MAdds / ``groups``.
     """
 
     filters: int
@@ -146,25 +183,35 @@ class InvertedBottleneck:
     fused: bool = False
     residual: bool = True
     endpoint: bool = False
+    groups: int = 1
 
     kind: ClassVar[str] = "ib"
 
     def __post_init__(self) -> None:
-        _check_int("filters", self.filters)
-        _check_int("kernel", self.kernel)
-        _check_int("stride", self.stride)
+        _check_int("filters", self.filters, maximum=MAX_FILTERS)
+        _check_kernel_stride(self)
         _check_activation(self.activation)
         if isinstance(self.expansion, bool) or not isinstance(self.expansion, int | float) or not (
-            math.isfinite(self.expansion) and self.expansion > 0
+            0 < self.expansion <= MAX_EXPANSION  # False for NaN; no float() of huge integers
         ):
-            raise ValueError(f"expansion must be a positive number, got {self.expansion!r}")
+            raise ValueError(f"expansion must be a number in (0, {MAX_EXPANSION:g}], got "
+                             f"{_short(self.expansion)}")
         if self.expansion_filters is not None:
-            _check_int("expansion_filters", self.expansion_filters)
+            _check_int("expansion_filters", self.expansion_filters, maximum=MAX_FILTERS)
         if self.se_ratio is not None and (isinstance(self.se_ratio, bool) or not (
             isinstance(self.se_ratio, int | float) and 0 < self.se_ratio <= 1
         )):
             raise ValueError(f"se_ratio must be in (0, 1], got {self.se_ratio!r}")
         _check_bools(self, "fused", "residual", "endpoint")
+        _check_int("groups", self.groups, maximum=MAX_FILTERS)
+        if self.groups > 1:
+            if self.fused:
+                raise ValueError("groups > 1 applies to the 1x1 expand / project convs of a "
+                                 "regular (not fused) inverted bottleneck")
+            for name in ("filters", "expansion_filters"):
+                value = getattr(self, name)
+                if value is not None and value % self.groups:
+                    raise ValueError(f"{name} {value} is not divisible by groups {self.groups}")
 
     def to_string(self) -> str:
         parts = ["ib", f"k{self.kernel}", f"s{self.stride}"]
@@ -173,6 +220,8 @@ class InvertedBottleneck:
         else:
             parts.append(f"e{_fmt_float(self.expansion)}")
         parts.append(f"c{self.filters}")
+        if self.groups > 1:
+            parts.append(f"g{self.groups}")
         if self.se_ratio is not None:
             parts.append(f"se{_fmt_float(self.se_ratio)}")
         parts.append(_ACT_TO_TOKEN[self.activation])
@@ -208,19 +257,24 @@ def _fmt_float(value: float) -> str:
     return repr(float(value))
 
 
-_TOKEN_RE = re.compile(r"^(k|s|e|x|c|se)(\d+(?:\.\d+)?(?:e-?\d+)?)$")
+_TOKEN_RE = re.compile(r"^(k|s|e|x|c|g|se)(\d+(?:\.\d+)?(?:e-?\d+)?)$")
 
 
 def parse_block(text: str) -> Block:
     """Decode one compact block string (the inverse of ``Block.to_string``).
 
     Grammar: ``TYPE`` then ``_``-separated tokens: ``k<kernel>``, ``s<stride>``, ``c<filters>``,
-    ``e<ratio>`` or ``x<absolute expanded filters>``, ``se<ratio>``, an activation (``relu``,
-    ``relu6``, ``hs``), and flags ``fused``, ``noskip``, ``nobn``, ``bias``, ``out`` (endpoint).
+    ``e<ratio>`` or ``x<absolute expanded filters>``, ``g<groups>``, ``se<ratio>``, an
+    activation (``relu``, ``relu6``, ``hs``), and flags ``fused``, ``noskip``, ``nobn``,
+    ``bias``, ``out`` (endpoint).
     """
+    if not isinstance(text, str):
+        raise ValueError(f"a block string must be text, got {type(text).__name__}")
     text = text.strip()
     if not text:
         raise ValueError("empty block string")
+    if len(text) > 120:
+        raise ValueError(f"block string too long ({len(text)} characters): {_short(text)}")
     tokens = text.split("_")
     kind = tokens[0]
     if kind not in _BLOCK_TYPES:
@@ -233,7 +287,7 @@ def parse_block(text: str) -> Block:
         return GlobalPool()
     kwargs: dict[str, Any] = {}
     names = {"k": "kernel", "s": "stride", "c": "filters", "e": "expansion",
-             "x": "expansion_filters", "se": "se_ratio"}
+             "x": "expansion_filters", "g": "groups", "se": "se_ratio"}
     flags = {"fused": ("fused", True), "noskip": ("residual", False),
              "nobn": ("batch_norm", False), "bias": ("bias", True), "out": ("endpoint", True)}
     for tok in tokens[1:]:
@@ -295,26 +349,32 @@ class ArchSpec:
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
             raise ValueError("ArchSpec.name must be a non-empty string")
+        if not _NAME_RE.match(self.name):
+            raise ValueError(f"ArchSpec.name must be 1-100 letters, digits, '_', '.' or '-' "
+                             f"(it names files and layers), got {_short(self.name)}")
         if isinstance(self.blocks, str | bytes) or not hasattr(self.blocks, "__iter__"):
             raise ValueError(f"ArchSpec.blocks must be a sequence of blocks, got {self.blocks!r}")
         object.__setattr__(self, "blocks", tuple(self.blocks))
         if not self.blocks:
             raise ValueError(f"ArchSpec {self.name!r} has no blocks")
+        if len(self.blocks) > MAX_BLOCKS:
+            raise ValueError(f"ArchSpec {self.name!r} has {len(self.blocks)} blocks; at most "
+                             f"{MAX_BLOCKS} are supported")
         for b in self.blocks:
             if not isinstance(b, tuple(_BLOCK_TYPES.values())):
                 raise ValueError(f"not a block: {b!r}")
         if not isinstance(self.blocks[0], Conv | DepthwiseSeparable):
             raise ValueError(f"ArchSpec {self.name!r} must start with a conv (or depthwise-"
                              f"separable) block, not {self.blocks[0].to_string()!r}")
-        _check_int("divisible_by", self.divisible_by)
-        _check_int("min_depth", self.min_depth)
+        _check_int("divisible_by", self.divisible_by, maximum=MAX_FILTERS)
+        _check_int("min_depth", self.min_depth, maximum=MAX_FILTERS)
         if self.padding not in PADDINGS:
             raise ValueError(f"padding must be one of {PADDINGS}, got {self.padding!r}")
         if self.se_gate not in SE_GATES:
             raise ValueError(f"se_gate must be one of {SE_GATES}, got {self.se_gate!r}")
         if isinstance(self.bn_epsilon, bool) or not (
-                isinstance(self.bn_epsilon, int | float) and self.bn_epsilon > 0):
-            raise ValueError(f"bn_epsilon must be > 0, got {self.bn_epsilon!r}")
+                isinstance(self.bn_epsilon, int | float) and 0 < self.bn_epsilon <= 1):
+            raise ValueError(f"bn_epsilon must be in (0, 1], got {_short(self.bn_epsilon)}")
         if isinstance(self.bn_momentum, bool) or not (
                 isinstance(self.bn_momentum, int | float) and 0 <= self.bn_momentum < 1):
             raise ValueError(f"bn_momentum must be in [0, 1), got {self.bn_momentum!r}")
@@ -369,8 +429,8 @@ class ArchSpec:
             if not isinstance(raw, dict) or "type" not in raw:
                 raise ValueError(f"block {i} must be an object with a 'type' (or a block string)")
             kind = raw["type"]
-            if kind not in _BLOCK_TYPES:
-                raise ValueError(f"block {i}: unknown type {kind!r}")
+            if not isinstance(kind, str) or kind not in _BLOCK_TYPES:
+                raise ValueError(f"block {i}: unknown type {_short(kind)}")
             btype = _BLOCK_TYPES[kind]
             fields = {k: v for k, v in raw.items() if k != "type"}
             allowed = {f.name for f in dataclasses.fields(btype)}
@@ -391,28 +451,18 @@ class ArchSpec:
     @classmethod
     def from_json(cls, text: str) -> ArchSpec:
         """Parse :meth:`to_json` output; ``ValueError`` with the reason on malformed input."""
-        if not isinstance(text, str | bytes | bytearray):
-            raise ValueError(f"spec JSON must be text, got {type(text).__name__}")
-        try:
-            data = json.loads(text)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise ValueError(f"malformed spec JSON: {exc}") from None
-        return cls.from_dict(data)
+        from mhzoo.safe_json import loads_bounded
+
+        return cls.from_dict(loads_bounded(text, what="spec JSON"))
 
     @classmethod
     def from_file(cls, path: str | Path) -> ArchSpec:
         """Read a spec JSON file (or a ``config.json`` whose ``"spec"`` key holds one)."""
+        from mhzoo.safe_json import read_json_file
+
         p = Path(path)
-        try:
-            text = p.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ValueError(f"cannot read spec file {p}: {exc.strerror or exc}") from None
-        except UnicodeDecodeError:
-            raise ValueError(f"spec file {p} is not UTF-8 text (expected spec JSON)") from None
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"malformed spec JSON in {p}: {exc}") from None
+        data = read_json_file(p, what=f"spec JSON in {p}", file_label=f"spec file {p}",
+                              expected="spec JSON")
         if isinstance(data, dict) and "spec" in data and "blocks" not in data:
             data = data["spec"]
         try:

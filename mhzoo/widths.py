@@ -23,7 +23,11 @@ from typing import Any
 
 from mhzoo.spec import ArchSpec, Conv, DepthwiseSeparable, InvertedBottleneck
 
-__all__ = ["check_width", "make_divisible", "round_filters", "round_half_up", "scale_spec"]
+__all__ = ["MAX_WIDTH", "check_width", "make_divisible", "round_filters", "round_half_up",
+           "scale_spec"]
+
+#: largest width multiplier (the paper's models use 0.35-1.4; 8x MobileNetV1 is ~270 M params)
+MAX_WIDTH = 8.0
 
 SE_DIVISOR = 8  # squeeze width divisor (TF Model Garden nn_layers.SqueezeExcitation)
 EXPAND_DIVISOR = 8  # expanded width divisor for every non-V1 model (TF Model Garden)
@@ -52,16 +56,20 @@ def round_half_up(value: float, base: int) -> int:
 
 
 def check_width(width: Any) -> float:
-    """Validate a width multiplier; returns it as float or raises ``ValueError``."""
+    """Validate a width multiplier, ``0 < width <= MAX_WIDTH`` (8); returns it as float or
+    raises ``ValueError``."""
+    shown = repr(width) if len(repr(width)) <= 40 else repr(width)[:37] + "..."
     if isinstance(width, bool):
-        raise ValueError(f"width must be a positive number, got {width!r}")
+        raise ValueError(f"width must be a positive number, got {shown}")
     if not isinstance(width, int | float):
         try:
             width = float(width)
-        except (TypeError, ValueError):
-            raise ValueError(f"width must be a positive number, got {width!r}") from None
-    if not math.isfinite(width) or width <= 0:
-        raise ValueError(f"width must be a positive finite number, got {width!r}")
+        except (TypeError, ValueError, OverflowError):
+            raise ValueError(f"width must be a positive number, got {shown}") from None
+    if (isinstance(width, float) and not math.isfinite(width)) or width <= 0:
+        raise ValueError(f"width must be a positive finite number, got {shown}")
+    if width > MAX_WIDTH:
+        raise ValueError(f"width must be at most {MAX_WIDTH:g}, got {shown}")
     return float(width)
 
 
@@ -88,8 +96,8 @@ def scale_spec(spec: ArchSpec, width: float = 1.0, divisible_by: int | None = No
     width = check_width(width)
     tunas = divisible_by is not None
     if tunas and (isinstance(divisible_by, bool) or not isinstance(divisible_by, int)
-                  or divisible_by < 1):
-        raise ValueError(f"divisible_by must be a positive integer, got {divisible_by!r}")
+                  or not 1 <= divisible_by <= 1024):
+        raise ValueError(f"divisible_by must be an integer in [1, 1024], got {divisible_by!r}")
     last = _last_width_index(spec)
 
     def out_width(i: int, base: int) -> int:

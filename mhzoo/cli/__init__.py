@@ -3,13 +3,18 @@
 Subcommands load lazily (``mhzoo list`` does not import TensorFlow). Every user error is one
 line on stderr with exit code 2, never a traceback: library code raises ``ValueError`` (or
 ``FileNotFoundError`` / ``PermissionError`` / ``FileExistsError``) and :class:`MhzooGroup` turns it
-into ``Error: <message>``.
+into ``Error: <message>``. Failures that hostile input provokes below mhzoo's own checks
+(``RecursionError``, ``OverflowError``, ``MemoryError``, any ``OSError``, ``sqlite3`` errors,
+TensorFlow's ``ResourceExhaustedError``) are one line with exit code 2 too (see
+:func:`user_message`); anything else is an internal error: one line with exit code 1, and the
+traceback only when ``MHZOO_DEBUG=1``.
 """
 
 from __future__ import annotations
 
 import importlib
 import os
+import sqlite3
 import sys
 from typing import Any
 
@@ -17,7 +22,7 @@ import click
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before any subcommand imports TensorFlow
 
-__all__ = ["COMMANDS", "MhzooGroup", "main"]
+__all__ = ["COMMANDS", "MhzooGroup", "main", "user_message"]
 
 #: command name -> "module:attribute". Other layers (export, benchmarks, weights) add theirs here.
 COMMANDS: dict[str, str] = {
@@ -29,19 +34,67 @@ COMMANDS: dict[str, str] = {
     "report": "mhzoo.benchmarks.cli:report_cmd",
     "quickstart": "mhzoo.benchmarks.cli:quickstart_cmd",
     "convert": "mhzoo.weights.cli:convert_cmd",
+    "train": "mhzoo.search.training.cli:train_cmd",
+    "eval": "mhzoo.search.training.cli:eval_cmd",
+    "search": "mhzoo.search.cli:search_cmd",
 }
 
 #: commands that never need TensorFlow
 QUIET_COMMANDS = frozenset({"list", "info", "report"})
+#: commands that check their arguments first and then import TensorFlow themselves (quietly),
+#: so that bad input fails in a fraction of a second
+SELF_IMPORTING_COMMANDS = frozenset({"export", "inspect", "bench", "convert", "quickstart",
+                                     "search"})
 
 USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError, PermissionError, IsADirectoryError,
                NotADirectoryError)
+_MAX_MESSAGE = 600  # characters of one error line
+#: TensorFlow errors that mean "this input is too large / invalid", not "mhzoo is broken"
+_TF_USER_ERRORS = {"ResourceExhaustedError": "TensorFlow ran out of memory",
+                   "InvalidArgumentError": "TensorFlow refused the input",
+                   "OutOfRangeError": "TensorFlow refused the input"}
 
 
-def fail(message: str) -> None:
-    """Print a one-line error and exit with code 2."""
-    click.echo(f"Error: {' '.join(str(message).split())}", err=True)
-    sys.exit(2)
+def _one_line(message: object) -> str:
+    text = " ".join(str(message).split())
+    return text if len(text) <= _MAX_MESSAGE else text[:_MAX_MESSAGE - 3] + "..."
+
+
+def fail(message: str, code: int = 2) -> None:
+    """Print a one-line error and exit with ``code`` (2: a user error)."""
+    click.echo(f"Error: {_one_line(message)}", err=True)
+    sys.exit(code)
+
+
+def user_message(exc: BaseException) -> str | None:
+    """The one-line message for an exception that bad input causes, or ``None`` for others.
+
+    ``ValueError`` (mhzoo's user errors) gives its message; ``UnicodeError`` a note that the
+    input is not text; ``OSError`` its reason and file; ``RecursionError`` / ``OverflowError`` /
+    ``MemoryError`` / ``sqlite3.Error`` / TensorFlow's ``ResourceExhaustedError`` a line saying
+    the input is too deep, too large or not a database.
+    """
+    if isinstance(exc, UnicodeError):
+        return f"input is not valid text ({exc})"
+    if isinstance(exc, ValueError):
+        return str(exc.args[0]) if exc.args else type(exc).__name__
+    if isinstance(exc, OSError):
+        where = f": {exc.filename}" if getattr(exc, "filename", None) else ""
+        return f"{exc.strerror or exc}{where}"
+    if isinstance(exc, RecursionError):
+        return "input is nested too deeply to process"
+    if isinstance(exc, OverflowError):
+        return f"a number in the input is too large ({exc})"
+    if isinstance(exc, MemoryError):
+        return "out of memory: the input is too large (use a smaller width or input size)"
+    if isinstance(exc, sqlite3.Error):
+        return f"the database cannot be used: {exc}"
+    name = type(exc).__name__
+    if name in _TF_USER_ERRORS and type(exc).__module__.startswith("tensorflow"):
+        first = str(getattr(exc, "message", "") or exc).strip().splitlines()
+        return f"{_TF_USER_ERRORS[name]}: {first[0] if first else name} (use a smaller width, " \
+            "input size or batch)"
+    return None
 
 
 class MhzooGroup(click.Group):
@@ -85,7 +138,8 @@ class MhzooGroup(click.Group):
 
     def resolve_command(self, ctx: click.Context, args: list[str]) -> Any:
         name, cmd, rest = super().resolve_command(ctx, args)
-        if name not in QUIET_COMMANDS and "--help" not in rest and "-h" not in rest:
+        if name not in QUIET_COMMANDS | SELF_IMPORTING_COMMANDS and "--help" not in rest \
+                and "-h" not in rest:
             from mhzoo._quiet import import_tensorflow_quietly
 
             import_tensorflow_quietly()
@@ -94,13 +148,19 @@ class MhzooGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except USER_ERRORS as exc:
-            plain = isinstance(exc, ValueError) and not isinstance(exc, UnicodeError)
-            msg = exc.args[0] if plain and exc.args else str(exc)
-            fail(str(msg))
+        except (click.ClickException, click.Abort, click.exceptions.Exit):
+            raise
         except KeyboardInterrupt:
             click.echo("Interrupted.", err=True)
             sys.exit(130)
+        except Exception as exc:
+            msg = user_message(exc)
+            if msg is not None:
+                fail(msg)
+            if os.environ.get("MHZOO_DEBUG", "") not in ("", "0"):
+                raise
+            fail(f"internal error ({type(exc).__name__}: {exc}); please report it with the "
+                 "traceback that MHZOO_DEBUG=1 prints", code=1)
 
 
 @click.group(cls=MhzooGroup, context_settings={"help_option_names": ["-h", "--help"]})

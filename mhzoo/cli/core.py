@@ -6,10 +6,11 @@ import json
 
 import click
 
+from mhzoo.bounds import MAX_INPUT_SIZE
 from mhzoo.registry import get_entry, list_models
 from mhzoo.widths import check_width
 
-__all__ = ["info_cmd", "list_cmd"]
+__all__ = ["check_model_bounds", "info_cmd", "list_cmd", "parse_width"]
 
 
 def parse_width(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
@@ -20,6 +21,18 @@ def parse_width(ctx: click.Context, param: click.Parameter, value: str | None) -
         return check_width(value)
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
+
+
+def check_model_bounds(name: str, width: float, input_size: int, *,
+                       divisible_by: int | None = None, num_classes: int | None = 1000) -> None:
+    """Resolve model ``name`` (a registry name or spec JSON file) and check its concrete spec
+    against :func:`mhzoo.bounds.check_spec_bounds`, before TensorFlow is imported."""
+    from mhzoo.bounds import check_spec_bounds
+    from mhzoo.builder import resolve_spec
+    from mhzoo.widths import scale_spec
+
+    spec = scale_spec(resolve_spec(name), width, divisible_by)
+    check_spec_bounds(spec, (input_size, input_size, 3), num_classes=num_classes)
 
 
 @click.command("list")
@@ -43,8 +56,9 @@ def list_cmd(pattern: str, as_json: bool) -> None:
 @click.argument("name")
 @click.option("--width", default="1.0", callback=parse_width, show_default=True,
               help="Width multiplier (any positive number).")
-@click.option("--input-size", default=224, type=click.IntRange(min=32), show_default=True)
-@click.option("--divisible-by", type=click.IntRange(min=1), default=None,
+@click.option("--input-size", default=224, type=click.IntRange(32, MAX_INPUT_SIZE),
+              show_default=True)
+@click.option("--divisible-by", type=click.IntRange(1, 1024), default=None,
               help="Use the TuNAS width rule with this channel base (paper: 32).")
 @click.option("--verify", is_flag=True, help="Also build the Keras model and check the counts.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
@@ -53,6 +67,7 @@ def info_cmd(name: str, width: float, input_size: int, divisible_by: int | None,
     """Spec, params (Table-1 convention), MAdds and the paper's figures for model NAME."""
     from mhzoo.info import model_info
 
+    check_model_bounds(name, width, input_size, divisible_by=divisible_by)
     info = model_info(name, width, input_size=input_size, divisible_by=divisible_by,
                       verify=verify)
     if as_json:

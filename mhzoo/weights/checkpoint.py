@@ -36,6 +36,7 @@ from mhzoo.variables import assign_named_weights, named_variables, named_weights
 __all__ = [
     "CONFIG_NAME",
     "FORMAT",
+    "HASH_KEY",
     "WEIGHTS_NAME",
     "WeightSource",
     "check_checkpoint_dir",
@@ -51,21 +52,45 @@ CONFIG_NAME = "config.json"
 CARD_NAME = "README.md"
 FORMAT = "mhzoo"
 FORMAT_VERSION = 1
+#: config.json key holding the sha256 of model.safetensors (written by mhzoo since 0.2)
+HASH_KEY = "weights_sha256"
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
 
-def read_safetensors(path: str | os.PathLike) -> dict[str, np.ndarray]:
-    """All tensors of a safetensors file as numpy arrays; ``ValueError`` if unreadable."""
+def read_safetensors(path: str | os.PathLike, *, sha256: str | None = None
+                     ) -> dict[str, np.ndarray]:
+    """All tensors of a safetensors file as numpy arrays; ``ValueError`` if unreadable.
+
+    With ``sha256`` (the content hash a checkpoint's config.json records), the file must have
+    that hash: a damaged or replaced file is refused before it is parsed.
+    """
     from safetensors.numpy import load_file
 
     p = Path(path)
     if not p.is_file():
         raise ValueError(f"weights file not found: {p}")
     try:
-        return load_file(str(p))
+        tensors = load_file(str(p))
     except Exception as exc:  # safetensors raises its own (Rust) error types
         msg = " ".join(str(exc).split())
         raise ValueError(f"{p} is not a readable safetensors file (truncated or corrupted?): "
                          f"{msg}; download or convert it again") from None
+    if sha256 is not None:  # parseable but altered (flipped bytes in a tensor)
+        _verify_hash(p, sha256)
+    return tensors
+
+
+def _verify_hash(path: Path, expected: Any) -> None:
+    from mhzoo.hashing import sha256_file
+
+    if not isinstance(expected, str) or not _HEX64.match(expected.lower()):
+        raise ValueError(f"{path.parent / CONFIG_NAME}: {HASH_KEY} must be 64 hex digits, got "
+                         f"{expected!r:.80}")
+    got = sha256_file(path)
+    if got != expected.lower():
+        raise ValueError(f"{path} is damaged or was replaced: its sha256 is {got[:16]}..., the "
+                         f"checkpoint's {CONFIG_NAME} records {expected.lower()[:16]}...; "
+                         "download, convert or save it again")
 
 
 @dataclass
@@ -155,8 +180,10 @@ class WeightSource:
 
     # -- after building -----------------------------------------------------------------
     def tensors(self) -> dict[str, np.ndarray]:
-        """All tensors of ``model.safetensors``."""
-        return read_safetensors(self.path / WEIGHTS_NAME)
+        """All tensors of ``model.safetensors``, checked against the content hash its
+        ``config.json`` records (checkpoints written before mhzoo recorded one load
+        unchecked)."""
+        return read_safetensors(self.path / WEIGHTS_NAME, sha256=self.config.get(HASH_KEY))
 
     def load_into(self, model: Any, *, include_top: bool = True) -> None:
         """Assign the checkpoint to ``model`` (built by :func:`mhzoo.build`).
@@ -242,10 +269,9 @@ def _read_config(path: Path) -> dict[str, Any]:
     cfg_path = path / CONFIG_NAME
     if not cfg_path.is_file():
         return {}
-    try:
-        config = json.loads(cfg_path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ValueError(f"malformed {cfg_path}: {exc}") from None
+    from mhzoo.safe_json import read_json_file
+
+    config = read_json_file(cfg_path, what=str(cfg_path))
     if not isinstance(config, dict):
         raise ValueError(f"malformed {cfg_path}: expected a JSON object")
     return config
@@ -340,8 +366,11 @@ def write_checkpoint(directory: str | os.PathLike, tensors: dict[str, np.ndarray
     cfg = {"format": FORMAT, "format_version": FORMAT_VERSION, "mhzoo_version": __version__,
            **config}
     arrays = {k: np.ascontiguousarray(v) for k, v in tensors.items()}
+    from mhzoo.hashing import sha256_file
+
     with atomic_dir(directory) as tmp:
         save_file(arrays, str(tmp / WEIGHTS_NAME), metadata={"format": "np", "library": "mhzoo"})
+        cfg[HASH_KEY] = sha256_file(tmp / WEIGHTS_NAME)  # loading verifies it
         (tmp / CONFIG_NAME).write_text(json.dumps(cfg, indent=1) + "\n")
         if card is not None:
             (tmp / CARD_NAME).write_text(card)
@@ -359,24 +388,22 @@ def model_config(model: Any, *, label_names: list[str] | None = None,
                  base_spec: ArchSpec | None = None,
                  source: dict[str, Any] | None = None) -> dict[str, Any]:
     """``config.json`` content for a model built by :func:`mhzoo.build`."""
+    from mhzoo.build_record import build_config
     from mhzoo.widths import scale_spec
 
-    spec: ArchSpec = model.arch_spec
-    width = float(model.width if width is None else width)
-    base = model.base_spec if base_spec is None else base_spec
+    build = build_config(model)
+    spec: ArchSpec = build.spec
+    width = float(build.width if width is None else width)
+    base = build.base_spec if base_spec is None else base_spec
     if base is not None and scale_spec(base, width) != spec:
         base = None  # e.g. divisible_by=32 or a converted variant: the concrete spec rules
-    names = {la.name for la in model.layers}
-    num_classes = model.get_layer("classifier").units if "classifier" in names else None
+    num_classes = build.num_classes if build.include_top else None
     if label_names is not None and num_classes is not None and len(label_names) != num_classes:
         raise ValueError(f"label_names has {len(label_names)} entries but the classifier "
                          f"{num_classes} classes")
-    shape = model.input_shape
-    if isinstance(shape, dict | list):
-        shape = next(iter(shape.values())) if isinstance(shape, dict) else shape[0]
-    pcfg: dict[str, Any] = {"input_size": [int(shape[1] or 224), int(shape[2] or 224),
-                                           int(shape[3])]}
-    pcfg.update(model.preprocessing.to_dict())
+    h, w, c = build.input_shape
+    pcfg: dict[str, Any] = {"input_size": [int(h or 224), int(w or 224), int(c)]}
+    pcfg.update(build.preprocessing.to_dict())
     pcfg.update(pretrained_cfg or {})
     return {
         "architecture": architecture or getattr(model, "registry_name", None) or
@@ -388,6 +415,7 @@ def model_config(model: Any, *, label_names: list[str] | None = None,
         "base_spec": base.to_dict() if base is not None else None,
         "pretrained_cfg": pcfg,
         "source": source or {"format": "mhzoo"},
+        "build": build.replace(weights=None).to_dict(),
     }
 
 
@@ -444,9 +472,9 @@ def save_pretrained(model: Any, directory: str | os.PathLike, *,
         ValueError: not an mhzoo model, or ``directory`` refused (exists without ``force``,
             is a file, the working directory, or a folder with other files in it).
     """
-    if not hasattr(model, "arch_spec"):
-        raise ValueError("save_pretrained needs a model built by mhzoo.build (it has no "
-                         "arch_spec)")
+    from mhzoo.build_record import build_config
+
+    build_config(model)  # a ValueError for models not built by mhzoo.build
     check_checkpoint_dir(directory, force=force)
     prior = getattr(model, "pretrained_cfg", None) or {}
     cfg = model_config(model, label_names=label_names, pretrained_cfg=pretrained_cfg,

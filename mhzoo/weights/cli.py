@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import click
 
+from mhzoo.bounds import MAX_CLASSES
+from mhzoo.cli.core import parse_width
+
 __all__ = ["convert_cmd"]
 
 
@@ -13,8 +16,10 @@ __all__ = ["convert_cmd"]
               help="Format of SRC.")
 @click.argument("src")
 @click.option("--model", help="mhzoo model name (e.g. multi_max; timm: checked, optional).")
-@click.option("--width", type=float, help="Width multiplier (checked; inferred if omitted).")
-@click.option("--num-classes", type=int, help="Expected classifier size (checked).")
+@click.option("--width", callback=parse_width,
+              help="Width multiplier (checked; inferred if omitted).")
+@click.option("--num-classes", type=click.IntRange(1, MAX_CLASSES),
+              help="Expected classifier size (checked).")
 @click.option("-o", "--output", "out", required=True, help="Output checkpoint folder.")
 @click.option("--force", is_flag=True,
               help="Replace the output folder if it is an mhzoo checkpoint folder.")
@@ -29,12 +34,9 @@ def convert_cmd(source: str, src: str, model: str | None, width: float | None,
     mhzoo.build(NAME, weights=DIR).
     """
     from mhzoo._quiet import import_tensorflow_quietly
-    from mhzoo.weights import convert
+    from mhzoo.weights import check_checkpoint_dir, convert
 
-    if width is not None and width <= 0:
-        raise ValueError(f"--width must be > 0, got {width:g}")
-    if num_classes is not None and num_classes < 1:
-        raise ValueError(f"--num-classes must be >= 1, got {num_classes}")
+    check_checkpoint_dir(out, force=force)  # before TensorFlow loads
     import_tensorflow_quietly()
     path = convert(source, src, out, model=model, width=width, num_classes=num_classes,
                    force=force)

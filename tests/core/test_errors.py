@@ -17,7 +17,7 @@ from mhzoo.cli import main
     (dict(name_or_spec="multi_max", width=-0.5), "positive"),
     (dict(name_or_spec="multi_max", width=float("nan")), "positive finite"),
     (dict(name_or_spec="multi_max", width="wide"), "positive number"),
-    (dict(name_or_spec="multi_max", input_shape=(16, 224, 3)), "at least 32"),
+    (dict(name_or_spec="multi_max", input_shape=(16, 224, 3)), "between 32 and 4096"),
     (dict(name_or_spec="multi_max", input_shape=(224, 224, 4)), "channel count"),
     (dict(name_or_spec="multi_max", input_shape=(224, 224)), "height, width, channels"),
     (dict(name_or_spec="multi_max", num_classes=0), "num_classes"),
