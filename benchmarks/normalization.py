@@ -18,8 +18,8 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-__all__ = ["MNNorm", "mn_norm", "mn_norm_avg", "mn_norm_max", "normalization_factors",
-           "parse_assignments"]
+__all__ = ["MNNorm", "mn_norm", "mn_norm_avg", "mn_norm_max", "mn_norm_scales",
+           "normalization_factors", "parse_assignments"]
 
 
 def _positive(label: str, value: object) -> float:
@@ -75,6 +75,21 @@ def _check_weights(factors: Mapping[str, float],
     if not any(v > 0 for v in w.values()):
         raise ValueError("at least one target needs a weight > 0")
     return w
+
+
+def mn_norm_scales(factors: Mapping[str, float],
+                   weights: Mapping[str, float] | None = None) -> dict[str, float]:
+    """Per-target multipliers ``s_i = w_i / C_i`` of eq. 4-5 (validated as :func:`mn_norm`).
+
+    With them ``f_avg = sum_i s_i * L_i / N`` (``N = len(factors)``) and
+    ``f_max = max_i s_i * L_i``: the form array code uses (e.g. the search's in-graph reward,
+    :mod:`mhzoo.search.rewards`), so every MN-Norm value comes from these definitions.
+    """
+    if not factors:
+        raise ValueError("no normalization factors (the hardware set is empty)")
+    c = {t: _positive(f"normalization factor of {t!r}", v) for t, v in factors.items()}
+    w = _check_weights(c, weights)
+    return {t: w[t] / c[t] for t in c}
 
 
 def mn_norm(latency_ms: Mapping[str, float | None], factors: Mapping[str, float],
