@@ -11,6 +11,7 @@ short fine-tune distils the float model's outputs on the given images (no labels
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -37,11 +38,26 @@ def check_qat_supported(spec: ArchSpec) -> None:
 
 
 def _import_tfmot() -> Any:
+    """Import tfmot without leaving its process-wide ``TF_USE_LEGACY_KERAS=1`` behind.
+
+    tfmot sets that variable when imported (to pick tf_keras for itself); left set, it would
+    switch ``tf.keras`` to Keras 2 in every process started from this one. ``tf.keras`` is
+    resolved first, so this process keeps what it had too.
+    """
+    import tensorflow as tf
+
+    getattr(tf.keras, "version", None)  # resolve the lazy alias under the caller's environment
+    before = os.environ.get("TF_USE_LEGACY_KERAS")
     try:
         import tensorflow_model_optimization as tfmot
     except ImportError:
         raise ValueError("QAT needs tensorflow-model-optimization: pip install 'mhzoo[qat]'"
                          ) from None
+    finally:
+        if before is None:
+            os.environ.pop("TF_USE_LEGACY_KERAS", None)
+        else:
+            os.environ["TF_USE_LEGACY_KERAS"] = before
     return tfmot
 
 

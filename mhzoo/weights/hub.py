@@ -3,11 +3,14 @@
 Downloads go through ``huggingface_hub.hf_hub_download`` (library name "mhzoo" and its version
 in the user agent, ``cache_dir``, revision pinning). ``HF_ENDPOINT``, ``HF_HUB_OFFLINE``,
 ``HF_HUB_CACHE`` / ``HF_HOME`` are read when a download is made (not only when huggingface_hub
-was imported). Every file handed out is verified: against the sha256 a registry entry pins
-(enforced on every load, cached or not), or else against the content hash the Hub serves and
-caches it under (LFS files: sha256; small files: the git blob sha1). The latter proves the file
-is intact (no transfer error, no corrupted cache), not that it is a particular upstream
-version: without a pinned ``@revision`` or ``sha256``, whatever ``main`` holds is accepted.
+was imported): huggingface_hub freezes ``HF_HUB_OFFLINE`` into ``huggingface_hub.constants`` at
+import, so each mhzoo Hub call sets that constant to what the environment says now and restores
+it afterwards (see :func:`hub_offline_mode`). Every file handed out is verified: against the
+sha256 a registry entry pins (enforced on every load, cached or not), or else against the
+content hash the Hub serves and caches it under (LFS files: sha256; small files: the git blob
+sha1). The latter proves the file is intact (no transfer error, no corrupted cache), not that
+it is a particular upstream version: without a pinned ``@revision`` or ``sha256``, whatever
+``main`` holds is accepted.
 
 huggingface_hub's logging is kept to errors during mhzoo downloads, and a Hub that is
 unreachable or answers 5xx fails at once with one error (instead of five retries over ~25 s)
@@ -26,6 +29,7 @@ import logging
 import os
 import re
 import tempfile
+import threading
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,8 +37,8 @@ from typing import Any
 
 from mhzoo.weights.checkpoint import CONFIG_NAME, WEIGHTS_NAME, WeightSource, open_local
 
-__all__ = ["converted_cache_dir", "download", "file_sha256", "hub_cache_dir", "is_offline",
-           "offline_reason", "open_hub", "parse_hub_id", "push_to_hub", "quiet_hub",
+__all__ = ["converted_cache_dir", "download", "file_sha256", "hub_cache_dir", "hub_offline_mode",
+           "is_offline", "offline_reason", "open_hub", "parse_hub_id", "push_to_hub", "quiet_hub",
            "verify_file"]
 
 _REPO_RE = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
@@ -56,23 +60,50 @@ _TRUE = {"1", "ON", "YES", "TRUE"}
 
 
 def offline_reason() -> str | None:
-    """Why downloads are off (``"HF_HUB_OFFLINE is set"`` ...), or ``None`` when online."""
+    """Why downloads are off (``"HF_HUB_OFFLINE is set"`` ...), or ``None`` when online.
+
+    Read from the environment at each call (the same variables, in the same order, as
+    huggingface_hub reads once at import).
+    """
     for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
         if os.environ.get(var, "").upper() in _TRUE:
             return f"{var} is set"
-    try:
-        from huggingface_hub import constants
-
-        if constants.HF_HUB_OFFLINE:
-            return "HF_HUB_OFFLINE was set when huggingface_hub was imported"
-    except ImportError:  # pragma: no cover
-        pass
     return None
 
 
 def is_offline() -> bool:
     """Whether Hub downloads are switched off (``HF_HUB_OFFLINE`` / ``TRANSFORMERS_OFFLINE``)."""
     return offline_reason() is not None
+
+
+# Guards huggingface_hub.constants.HF_HUB_OFFLINE while an mhzoo Hub call runs (re-entrant, so
+# a call may nest another); mhzoo's Hub calls are serialized by it.
+_OFFLINE_LOCK = threading.RLock()
+
+
+@contextlib.contextmanager
+def hub_offline_mode(offline: bool | None = None) -> Iterator[bool]:
+    """huggingface_hub's offline switch set to ``offline`` for the duration of the block.
+
+    huggingface_hub copies ``HF_HUB_OFFLINE`` into ``huggingface_hub.constants`` when it is first
+    imported and its HTTP layer refuses every request while that copy is true, so a variable
+    set (or unset) later would be ignored. This sets the copy to ``offline`` (default: what
+    :func:`is_offline` says now) under a lock and restores the previous value on exit.
+
+    Yields:
+        The offline mode in effect inside the block.
+    """
+    if offline is None:
+        offline = is_offline()
+    from huggingface_hub import constants
+
+    with _OFFLINE_LOCK:
+        previous = constants.HF_HUB_OFFLINE
+        constants.HF_HUB_OFFLINE = offline
+        try:
+            yield offline
+        finally:
+            constants.HF_HUB_OFFLINE = previous
 
 
 @contextlib.contextmanager
@@ -138,10 +169,10 @@ def hub_cache_dir(cache_dir: str | os.PathLike | None = None) -> Path:
 
 
 def converted_cache_dir() -> Path:
-    """Where converted upstream checkpoints are kept (``MHZOO_CACHE`` or ~/.cache/mhzoo)."""
-    root = os.environ.get("MHZOO_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "mhzoo")
-    return Path(root) / "converted"
+    """Where converted upstream checkpoints are kept (``<mhzoo cache>/converted``)."""
+    from mhzoo.names import cache_dir
+
+    return cache_dir() / "converted"
 
 
 def file_sha256(path: str | os.PathLike) -> str:
@@ -218,7 +249,7 @@ def download(repo_id: str, filename: str, *, revision: str | None = None,
     elsewhere = (f"or download the repo elsewhere (`hf download {repo_id}`) and pass "
                  "weights=<local folder>")
     try:
-        with quiet_hub():
+        with hub_offline_mode(offline is not None), quiet_hub():
             cached = try_to_load_from_cache(repo_id, filename, cache_dir=str(cache),
                                             revision=revision)
             why = None
@@ -339,6 +370,9 @@ def push_to_hub(model: Any, repo_id: str, *, revision: str | None = None,
 
     if not isinstance(repo_id, str) or not _REPO_RE.match(repo_id):
         raise ValueError(f"repo_id must look like 'org/name', got {repo_id!r}")
+    if (offline := offline_reason()) is not None:
+        raise ValueError(f"cannot push {repo_id} to the Hub: {offline} (unset "
+                         f"{offline.split()[0]} to publish)")
     if api is None:
         from huggingface_hub import HfApi
 
@@ -355,7 +389,9 @@ def push_to_hub(model: Any, repo_id: str, *, revision: str | None = None,
 
         (folder / "README.md").write_text(model_card(model, cfg, benchmarks=benchmarks,
                                                      repo_id=repo_id))
-        if create_repo:
-            api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
-        return api.upload_folder(folder_path=str(folder), repo_id=repo_id, repo_type="model",
-                                 revision=revision, commit_message=commit_message)
+        with hub_offline_mode(False):
+            if create_repo:
+                api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
+            return api.upload_folder(folder_path=str(folder), repo_id=repo_id,
+                                     repo_type="model", revision=revision,
+                                     commit_message=commit_message)

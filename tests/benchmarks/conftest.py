@@ -74,12 +74,6 @@ def fixtures_dir() -> Path:
     return FIXTURES
 
 
-@pytest.fixture(scope="session")
-def paper_csv(shared_dir) -> Path:
-    """../shared/data/paper_table1_pixel4.csv."""
-    return shared_dir / "data" / "paper_table1_pixel4.csv"
-
-
 @pytest.fixture()
 def cli():
     """Invoke the `mhzoo` CLI in-process; returns click's Result."""

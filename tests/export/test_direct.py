@@ -161,3 +161,64 @@ def test_unsupported_spec_features():
         spec_to_tflite_bytes("mobilenet_v3_small", quant="float32")
     with pytest.raises(ValueError, match="TFL3"):
         compare_structure(b"not a model", b"")
+
+
+def _tiny_spec() -> ArchSpec:
+    return ArchSpec.from_dict({"name": "tiny", "blocks": [
+        "conv_k3_s2_c16_relu", "ib_k3_s2_e3_c24_relu", "ib_k5_s1_x48_c24_relu_fused",
+        "conv_k1_s1_c64_relu", "pool", "conv_k1_s1_c128_relu"]})
+
+
+def _fc_weights(model: bytes) -> tuple:
+    from mhzoo.export.direct import describe_structure
+
+    fc = [op for op in describe_structure(model)["ops"] if op["op"] == "FULLY_CONNECTED"]
+    assert len(fc) == 1
+    return fc[0]["inputs"][1]
+
+
+@pytest.mark.parametrize("size", [224, 96])
+def test_int8_fully_connected_weights_per_tensor(size):
+    """The converter quantizes dense weights per-tensor (export/quant.py); so does the writer."""
+    from mhzoo.export.direct import compare_structure, spec_to_tflite_bytes
+    from mhzoo.export.tflite import tflite_bytes
+
+    spec = _tiny_spec()
+    ref = tflite_bytes(spec, "int8_full", input_size=size, num_classes=10)
+    direct = spec_to_tflite_bytes(spec, quant="int8_full", input_size=size, num_classes=10)
+    assert _fc_weights(ref)[3] == "per-tensor" == _fc_weights(direct)[3]
+    assert compare_structure(ref, direct) == []
+
+
+@pytest.mark.parametrize("quant", MODES)
+def test_grouped_convs_match_converter(quant):
+    """FBNet ``_g2`` ops: grouped 1x1 convs, CONV_2D v6 throughout, as the converter writes."""
+    from mhzoo.export.direct import compare_structure, describe_structure, spec_to_tflite_bytes
+    from mhzoo.export.tflite import tflite_bytes
+    from mhzoo.search import get_space
+
+    space = get_space("fbnet")
+    spec = space.decode_ops("1 8 5 8 0 1 2 3 4 5 6 7 1 1 5 5 1 1 5 1 1 5")
+    assert any(getattr(b, "groups", 1) == 2 for b in spec.blocks)
+    ref = tflite_bytes(spec, quant, input_size=32, num_classes=100)
+    direct = spec_to_tflite_bytes(spec, quant=quant, input_size=32, num_classes=100)
+    assert compare_structure(ref, direct) == []
+    convs = [op for op in describe_structure(direct)["ops"] if op["op"] == "CONV_2D"]
+    assert {op["version"] for op in convs} == {6}
+    grouped = [op for op in convs if op["inputs"][1][1][3] * 2 == op["inputs"][0][1][3]]
+    assert grouped  # weights (out, 1, 1, in / 2)
+    out = _run(direct)
+    assert out.shape == (1, 100) and np.all(np.isfinite(out.astype(np.float64)))
+    # a model without grouped convs keeps the lower CONV_2D version
+    plain = spec_to_tflite_bytes(_tiny_spec(), quant=quant, input_size=32)
+    assert {op["version"] for op in describe_structure(plain)["ops"]
+            if op["op"] == "CONV_2D"} != {6}
+
+
+def test_grouped_conv_bad_channels():
+    from mhzoo.export.direct import _Graph
+
+    g = _Graph("float32", 0)
+    x = g.tensor((1, 8, 8, 5), "x")
+    with pytest.raises(ValueError, match="divisible by groups"):
+        g.conv(x, 4, 1, 1, None, "c", groups=2)

@@ -1,4 +1,4 @@
-"""Fixtures for the weights tests: isolated caches, a loopback Hub, the converted fixture."""
+"""Fixtures for the weights tests: isolated caches, a loopback Hub, the upstream fixtures."""
 
 from __future__ import annotations
 
@@ -6,16 +6,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from weights_helpers import TFM_FIXTURE, LocalHub
+from weights_helpers import TFM_FIXTURE_PARTS, TIMM_FIXTURES_PARTS, LocalHub
 
 
 @pytest.fixture(autouse=True)
-def isolated_caches(tmp_path_factory, monkeypatch) -> None:
-    """Every test gets empty Hub / mhzoo caches and no Hub settings from the environment."""
-    root = tmp_path_factory.mktemp("caches")
-    monkeypatch.setenv("HF_HUB_CACHE", str(root / "hf"))
-    monkeypatch.setenv("MHZOO_CACHE", str(root / "mhzoo"))
-    monkeypatch.setenv("KERAS_HOME", str(root / "keras"))
+def isolated_caches(isolated_user_caches, tmp_path_factory, monkeypatch) -> None:
+    """Every test gets empty Hub / mhzoo / keras caches (the first two from the root conftest's
+    ``isolated_user_caches``) and no Hub settings from the environment."""
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path_factory.mktemp("caches") / "keras"))
     monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.delenv("HF_ENDPOINT", raising=False)
@@ -32,7 +30,19 @@ def local_hub(monkeypatch) -> Iterator[LocalHub]:
 
 
 @pytest.fixture(scope="session")
-def tfm_converted(tmp_path_factory) -> Path:
+def tfm_fixture(shared_path) -> Path:
+    """The Model Garden fixture folder (``ckpt.*``, ``reference_io.npz``) of the shared data."""
+    return shared_path(*TFM_FIXTURE_PARTS)
+
+
+@pytest.fixture(scope="session")
+def timm_fixtures(shared_path) -> Path:
+    """The folder of timm fixtures (one sub-folder per architecture) of the shared data."""
+    return shared_path(*TIMM_FIXTURES_PARTS)
+
+
+@pytest.fixture(scope="session")
+def tfm_converted(tmp_path_factory, tfm_fixture) -> Path:
     """The Model Garden fixture converted once with the CLI (shared by several tests)."""
     from click.testing import CliRunner
 
@@ -40,7 +50,7 @@ def tfm_converted(tmp_path_factory) -> Path:
 
     out = tmp_path_factory.mktemp("tfm") / "multi_max_100"
     res = CliRunner().invoke(main, ["convert", "--from", "tf-model-garden",
-                                    str(TFM_FIXTURE / "ckpt"), "--model", "multi_max",
+                                    str(tfm_fixture / "ckpt"), "--model", "multi_max",
                                     "--num-classes", "1001", "-o", str(out)])
     assert res.exit_code == 0, res.output
     return out

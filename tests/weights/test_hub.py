@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from weights_helpers import TIMM_FIXTURES, max_rel_err
+from weights_helpers import max_rel_err
 
 import mhzoo
 from mhzoo.variables import named_weights
@@ -124,12 +124,42 @@ def test_offline_with_empty_cache_names_the_fixes(monkeypatch):
         assert fix in msg
 
 
-def test_pretrained_timm_tag_downloads_converts_and_matches(local_hub, monkeypatch):
+def test_offline_mode_is_read_per_call_not_frozen_at_import(local_hub, monkeypatch):
+    """huggingface_hub copies HF_HUB_OFFLINE into a constant at import; mhzoo follows the
+    environment at each call and leaves that constant as it found it."""
+    from huggingface_hub import constants
+
+    from mhzoo.weights.hub import download
+
+    local_hub.add_repo("acme/tiny", {"config.json": b'{"format": "other"}'})
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)  # as if imported while offline
+    path = download("acme/tiny", "config.json")  # the environment says online: downloads
+    assert path.read_bytes() == b'{"format": "other"}'
+    assert constants.HF_HUB_OFFLINE is True  # restored
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)  # imported while online
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # set afterwards: no request goes out
+    local_hub.requests.clear()
+    with pytest.raises(ValueError, match="HF_HUB_OFFLINE is set"):
+        download("acme/tiny", "other.json")
+    assert local_hub.requests == [] and constants.HF_HUB_OFFLINE is False
+    assert download("acme/tiny", "config.json") == path  # cached copies still load offline
+
+
+def test_push_while_offline_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    api = RecordingApi(tmp_path / "uploaded")
+    with pytest.raises(ValueError, match=r"cannot push me/m to the Hub: HF_HUB_OFFLINE is set"):
+        mhzoo.push_to_hub(mhzoo.build("multi_max", 0.25, input_shape=SHAPE), "me/m", api=api)
+    assert api.calls == []
+
+
+def test_pretrained_timm_tag_downloads_converts_and_matches(local_hub, monkeypatch,
+                                                            timm_fixtures):
     """The registry's ``mobilenet_v3_large_100.ra_in1k`` resolves to timm's Hub repo; served
     here from the timm fixture, it converts on first use and reproduces timm's logits."""
     arch = "mobilenetv3_large_100"
-    local_hub.add_folder(f"timm/{arch}.ra_in1k", TIMM_FIXTURES / arch)
-    ref = np.load(TIMM_FIXTURES / arch / "reference_io.npz")
+    local_hub.add_folder(f"timm/{arch}.ra_in1k", timm_fixtures / arch)
+    ref = np.load(timm_fixtures / arch / "reference_io.npz")
     model = mhzoo.build("mobilenet_v3_large", weights="mobilenet_v3_large_100.ra_in1k",
                         include_preprocessing=False, classifier_activation=None)
     got = np.asarray(model(np.transpose(ref["x_nchw"], (0, 2, 3, 1)), training=False))

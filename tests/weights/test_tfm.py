@@ -8,7 +8,6 @@ import shutil
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from weights_helpers import TFM_FIXTURE
 
 import mhzoo
 from mhzoo.cli import main
@@ -19,8 +18,9 @@ from mhzoo.weights.convert_tfm import TFM_MODEL_IDS
 
 
 @pytest.mark.parametrize("framework", ["keras", "tf_keras"])
-def test_model_garden_fixture_reproduces_reference_logits(tfm_converted, framework):
-    ref = np.load(TFM_FIXTURE / "reference_io.npz")
+def test_model_garden_fixture_reproduces_reference_logits(tfm_converted, tfm_fixture,
+                                                          framework):
+    ref = np.load(tfm_fixture / "reference_io.npz")
     model = mhzoo.build("multi_max", num_classes=1001, include_preprocessing=False,
                         classifier_activation=None, weights=tfm_converted, framework=framework)
     got = np.asarray(model(ref["x"], training=False))
@@ -121,8 +121,8 @@ def test_every_model_id_and_width_converts_exactly(tmp_path, model_id, width, ra
     assert cfg["num_classes"] == (None if backbone_only else 1001)
 
 
-def test_wrong_model_width_and_classes_are_clear_errors(tmp_path):
-    ck = str(TFM_FIXTURE / "ckpt")
+def test_wrong_model_width_and_classes_are_clear_errors(tmp_path, tfm_fixture):
+    ck = str(tfm_fixture / "ckpt")
     with pytest.raises(ValueError, match=r"block 2 of multi_avg .*dw kernel has shape "
                                          r"\(5, 5, 192, 1\)"):
         convert("tf-model-garden", ck, tmp_path / "a", model="multi_avg")
@@ -135,8 +135,8 @@ def test_wrong_model_width_and_classes_are_clear_errors(tmp_path):
     assert not any(tmp_path.iterdir())  # nothing partial left behind
 
 
-def test_truncated_checkpoint_cli_exit_2(tmp_path):
-    for f in TFM_FIXTURE.glob("ckpt.*"):
+def test_truncated_checkpoint_cli_exit_2(tmp_path, tfm_fixture):
+    for f in tfm_fixture.glob("ckpt.*"):
         shutil.copy(f, tmp_path / f.name)
     data = tmp_path / "ckpt.data-00000-of-00001"
     data.write_bytes(data.read_bytes()[:1000])

@@ -8,7 +8,7 @@ import shutil
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from weights_helpers import TIMM_FIXTURES, TIMM_NAMES, max_rel_err
+from weights_helpers import TIMM_NAMES, max_rel_err
 
 import mhzoo
 from mhzoo.cli import main
@@ -31,9 +31,9 @@ def _check_logits(name: str, out, fixture) -> None:
 
 
 @pytest.mark.parametrize("arch", TIMM_NAMES)
-def test_timm_fixture_converts_exactly(tmp_path, arch):
+def test_timm_fixture_converts_exactly(tmp_path, timm_fixtures, arch):
     name, padding, eps = EXPECT[arch]
-    fixture = TIMM_FIXTURES / arch
+    fixture = timm_fixtures / arch
     out = tmp_path / arch
     res = CliRunner().invoke(main, ["convert", "--from", "timm", str(fixture), "--model", name,
                                     "-o", str(out)])
@@ -46,16 +46,16 @@ def test_timm_fixture_converts_exactly(tmp_path, arch):
     _check_logits(name, out, fixture)
 
 
-def test_timm_from_hub_reference(tmp_path, local_hub):
+def test_timm_from_hub_reference(tmp_path, local_hub, timm_fixtures):
     """``--from timm hf-hub:timm/<repo>`` downloads through the Hub path, then converts."""
     arch = "mobilenetv3_large_100"
-    local_hub.add_folder(f"timm/{arch}.ra_in1k", TIMM_FIXTURES / arch)
+    local_hub.add_folder(f"timm/{arch}.ra_in1k", timm_fixtures / arch)
     out = tmp_path / "out"
     res = CliRunner().invoke(main, ["convert", "--from", "timm", f"hf-hub:timm/{arch}.ra_in1k",
                                     "-o", str(out)])
     assert res.exit_code == 0, res.output
     assert json.loads((out / "config.json").read_text())["source"]["path"].startswith("hf-hub:")
-    _check_logits("mobilenet_v3_large", out, TIMM_FIXTURES / arch)
+    _check_logits("mobilenet_v3_large", out, timm_fixtures / arch)
 
 
 def test_timm_architecture_names():
@@ -66,8 +66,8 @@ def test_timm_architecture_names():
         parse_timm_architecture("mobilenetv2_110d")
 
 
-def test_timm_bad_inputs(tmp_path):
-    fx = TIMM_FIXTURES / "mobilenetv2_100"
+def test_timm_bad_inputs(tmp_path, timm_fixtures):
+    fx = timm_fixtures / "mobilenetv2_100"
     with pytest.raises(ValueError, match=r"is mobilenetv2_100, i\.e\. mhzoo mobilenet_v2, not "
                                          r"multi_max; pass --model mobilenet_v2"):
         convert("timm", fx, tmp_path / "a", model="multi_max")
@@ -89,11 +89,11 @@ def test_timm_bad_inputs(tmp_path):
         mhzoo.build("mobilenet_v2", weights=fx)
 
 
-def test_num_classes_against_a_feature_extractor(tmp_path):
+def test_num_classes_against_a_feature_extractor(tmp_path, timm_fixtures):
     """A timm checkpoint without classifier tensors: the message names the case and the fix."""
     from safetensors.numpy import save_file
 
-    fx = TIMM_FIXTURES / "mobilenetv2_100"
+    fx = timm_fixtures / "mobilenetv2_100"
     sd = read_safetensors(fx / "model.safetensors")
     nohead = tmp_path / "nohead"
     nohead.mkdir()

@@ -1,4 +1,4 @@
-"""Helpers for the weights tests: upstream fixture paths, a tolerance measure, a loopback Hub.
+"""Helpers for the weights tests: upstream fixture names, a tolerance measure, a loopback Hub.
 
 (A uniquely named module: test files import it, never ``conftest``.)
 """
@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-SHARED = Path(__file__).resolve().parents[2] / ".." / "shared"
-TFM_FIXTURE = SHARED / "data" / "tf-model-garden-fixtures" / "multi_max_100"
-TIMM_FIXTURES = SHARED / "data" / "timm-fixtures"
+# Inside the shared data folder (the ``tfm_fixture`` / ``timm_fixtures`` fixtures resolve them).
+TFM_FIXTURE_PARTS = ("tf-model-garden-fixtures", "multi_max_100")
+TIMM_FIXTURES_PARTS = ("timm-fixtures",)
 TIMM_NAMES = ("mobilenetv2_100", "mobilenetv3_large_100", "tf_mobilenetv3_large_minimal_100")
 
 
