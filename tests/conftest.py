@@ -212,7 +212,7 @@ def isolated_user_caches(isolate_global_state, tmp_path_factory, monkeypatch) ->
     """mhzoo's and huggingface_hub's cache folders point into a fresh temporary folder for each
     test: nothing is written under ``~/.cache``, and no test is served what another cached."""
     root = tmp_path_factory.getbasetemp() / "user-caches" / f"{next(_CACHE_IDS):05d}"
-    for var, sub in (("MHZOO_HOME", "mhzoo"), ("MHZOO_CACHE", "mhzoo"), ("HF_HUB_CACHE", "hf"),
+    for var, sub in (("MHZOO_HOME", "mhzoo"), ("HF_HUB_CACHE", "hf"),
                      ("HF_HOME", "hf-home")):
         monkeypatch.setenv(var, str(root / sub))
 

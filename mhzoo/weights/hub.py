@@ -35,9 +35,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from mhzoo.hashing import sha256_file
 from mhzoo.weights.checkpoint import CONFIG_NAME, WEIGHTS_NAME, WeightSource, open_local
 
-__all__ = ["converted_cache_dir", "download", "file_sha256", "hub_cache_dir", "hub_offline_mode",
+__all__ = ["converted_cache_dir", "download", "hub_cache_dir", "hub_offline_mode",
            "is_offline", "offline_reason", "open_hub", "parse_hub_id", "push_to_hub", "quiet_hub",
            "verify_file"]
 
@@ -175,15 +176,6 @@ def converted_cache_dir() -> Path:
     return cache_dir() / "converted"
 
 
-def file_sha256(path: str | os.PathLike) -> str:
-    """sha256 hex digest of a file (read in 1 MiB chunks)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _git_blob_sha1(path: str | os.PathLike) -> str:
     data = Path(path).read_bytes()
     return hashlib.sha1(b"blob %d\0" % len(data) + data, usedforsecurity=False).hexdigest()
@@ -201,14 +193,14 @@ def verify_file(path: str | os.PathLike, *, sha256: str | None = None,
     fix = (f"delete {real} (or the whole cache entry) and load again, or pass "
            "force_download=True")
     if sha256 is not None:
-        got = file_sha256(real)
+        got = sha256_file(real)
         if got != sha256.lower():
             raise ValueError(f"sha256 mismatch for {label}: the file has {got}, the registry "
                              f"pins {sha256.lower()}; the download is corrupted or the repo "
                              f"changed. {fix}")
         return
     if _HEX64.match(real.name):
-        got = file_sha256(real)
+        got = sha256_file(real)
         if got != real.name:
             raise ValueError(f"corrupted cached file for {label}: its sha256 is {got} but the "
                              f"Hub stored it as {real.name}. {fix}")

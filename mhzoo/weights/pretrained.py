@@ -387,9 +387,9 @@ def _open_keras(entry: PretrainedTag, model: str | None, width: float | None) ->
 def _check_sha256(path: Path, entry: PretrainedTag) -> None:
     """Enforce ``entry.sha256`` on a downloaded file (removed on a mismatch, so the next load
     downloads it again)."""
-    from mhzoo.weights.hub import file_sha256
+    from mhzoo.hashing import sha256_file
 
-    got = file_sha256(path)
+    got = sha256_file(path)
     if got != entry.sha256.lower():
         path.unlink(missing_ok=True)
         raise ValueError(f"sha256 mismatch for {entry.name} ({entry.url}): the file has {got}, "
