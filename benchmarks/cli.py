@@ -119,10 +119,7 @@ def bench_cmd(models: tuple[str, ...], targets: str, db: str | None, as_json: bo
     elif use_adb:
         from mhzoo.benchmarks.adb import DEFAULT_BINARY, connect
 
-        for t in tlist:
-            if t.runtime != "adb":
-                raise ValueError(f"target {t.name!r} is not a phone target; with --adb use "
-                                 "cpu_float, cpu_uint8, gpu, dsp, edgetpu or nnapi")
+        B.check_phone_targets(tlist, flag="--adb")
         device = connect(serial, binary=device_binary or DEFAULT_BINARY)
         results = B.bench_adb(refs, tlist, device, db=dbp, input_size=input_size,
                               workdir=workdir, force=force, progress=progress)
@@ -266,39 +263,10 @@ def report_cmd(latencies: str | None, dataset: str | None, db: str | None,
 
 def _table_from_db(db: str, machine: str | None, targets: str | None,
                    input_size: int | None = None) -> object:
-    from mhzoo.benchmarks.report import table_from_records
-    from mhzoo.benchmarks.runner import machine_id
-    from mhzoo.benchmarks.store import LatencyStore
+    from mhzoo.benchmarks.report import table_from_db
 
-    with LatencyStore(db, readonly=True) as store:
-        machines = store.machines()
-        if not machines:
-            raise ValueError(f"{db} holds no results")
-        if machine is None:
-            here = machine_id()
-            if here in machines:
-                machine = here
-            elif len(machines) == 1:
-                machine = machines[0]
-            else:
-                raise ValueError(f"{db} holds several machines; choose one with --machine: "
-                                 + "; ".join(machines))
-        elif machine not in machines:
-            raise ValueError(f"no rows for machine {machine!r} in {db}; machines: "
-                             + "; ".join(machines))
-        records = store.records(machine=machine)
-    tnames = [t.strip() for t in targets.split(",") if t.strip()] if targets else []
-    if not tnames:
-        tnames = list(dict.fromkeys(r.target for r in records))
-    missing = [t for t in tnames if t not in {r.target for r in records}]
-    if missing:
-        raise ValueError(f"no rows for target(s) {', '.join(missing)} on {machine}")
-    if input_size is not None:
-        records = [r for r in records if r.input_size in (input_size, None)]
-        if not records:
-            raise ValueError(f"no rows at input size {input_size} for {machine}")
-    models = list(dict.fromkeys((r.model, float(r.width)) for r in records))
-    return table_from_records(records, tnames, models=models, input_size=input_size)
+    tnames = [t.strip() for t in targets.split(",") if t.strip()] if targets else None
+    return table_from_db(db, machine=machine, targets=tnames, input_size=input_size)
 
 
 @click.command("quickstart")

@@ -20,8 +20,8 @@ from mhzoo.benchmarks.importers import LatencyRow, LatencyTable, fmt_width
 from mhzoo.benchmarks.normalization import mn_norm, normalization_factors
 
 __all__ = ["DATASETS", "DEFAULT_REFERENCE", "Report", "ReportRow", "build_report",
-           "paper_dataset", "parse_reference", "render", "table_from_records", "to_csv",
-           "to_json", "to_markdown"]
+           "choose_machine", "paper_dataset", "parse_reference", "render", "table_from_db",
+           "table_from_records", "to_csv", "to_json", "to_markdown"]
 
 #: The paper normalizes by MobileNetV1 (section 6.2); Table 1's footnote in the shared data
 #: says width 1.0.
@@ -228,6 +228,68 @@ def table_from_records(records: Iterable[Any], targets: Sequence[str], *,
 
 
 # ---------------------------------------------------------------------------- rendering
+
+def choose_machine(machines: Sequence[str], machine: str | None = None, *,
+                   here: str | None = None, where: str = "the database") -> str:
+    """Which machine's rows to report: ``machine`` if given (it must be stored), else this
+    machine (``here``, default :func:`mhzoo.benchmarks.runner.machine_id`) when it has rows,
+    else the only stored one.
+
+    Raises:
+        ValueError: nothing stored, an unknown ``machine``, or several machines and none chosen.
+    """
+    if not machines:
+        raise ValueError(f"{where} holds no results")
+    if machine is not None:
+        if machine not in machines:
+            raise ValueError(f"no rows for machine {machine!r} in {where}; machines: "
+                             + "; ".join(machines))
+        return machine
+    if here is None:
+        from mhzoo.benchmarks.runner import machine_id
+
+        here = machine_id()
+    if here in machines:
+        return here
+    if len(machines) == 1:
+        return machines[0]
+    raise ValueError(f"{where} holds several machines; choose one with --machine: "
+                     + "; ".join(machines))
+
+
+def table_from_db(db: Any, *, machine: str | None = None,
+                  targets: Sequence[str] | None = None,
+                  input_size: int | None = None) -> LatencyTable:
+    """Latency table of one machine's rows in a results database (what ``mhzoo report --db``
+    reports).
+
+    Args:
+        db: the SQLite path (opened read-only).
+        machine: whose rows (default: :func:`choose_machine`'s pick).
+        targets: the latency columns (default: every stored target, in stored order).
+        input_size: only rows at this input size (and rows of prebuilt .tflite files).
+
+    Raises:
+        ValueError: see :func:`choose_machine`; a target or input size without rows.
+    """
+    from mhzoo.benchmarks.store import LatencyStore
+
+    with LatencyStore(db, readonly=True) as store:
+        machine = choose_machine(store.machines(), machine, where=str(db))
+        records = store.records(machine=machine)
+    tnames = [t for t in targets or () if t]
+    if not tnames:
+        tnames = list(dict.fromkeys(r.target for r in records))
+    missing = [t for t in tnames if t not in {r.target for r in records}]
+    if missing:
+        raise ValueError(f"no rows for target(s) {', '.join(missing)} on {machine}")
+    if input_size is not None:
+        records = [r for r in records if r.input_size in (input_size, None)]
+        if not records:
+            raise ValueError(f"no rows at input size {input_size} for {machine}")
+    models = list(dict.fromkeys((r.model, float(r.width)) for r in records))
+    return table_from_records(records, tnames, models=models, input_size=input_size)
+
 
 def _fmt(v: float | None, digits: int = 2) -> str:
     return "" if v is None else f"{v:.{digits}f}"

@@ -25,9 +25,9 @@ from mhzoo.benchmarks.targets import Target, parse_targets
 from mhzoo.names import cache_dir, model_slug
 from mhzoo.spec import ArchSpec
 
-__all__ = ["BenchResult", "ModelRef", "bench", "bench_adb", "check_tflite_target",
-           "default_cache_dir", "default_db_path", "import_benchmark_output", "parse_model_ref",
-           "row_key", "tflite_path"]
+__all__ = ["BenchResult", "ModelRef", "bench", "bench_adb", "check_phone_targets",
+           "check_tflite_target", "default_cache_dir", "default_db_path",
+           "import_benchmark_output", "parse_model_ref", "row_key", "tflite_path"]
 
 
 @dataclass(frozen=True)
@@ -338,6 +338,21 @@ def import_benchmark_output(model: str | ModelRef, target: str | Target,
     return BenchResult(ref, t, rec, cached=False)
 
 
+def check_phone_targets(targets: Sequence[Target], *, flag: str | None = None) -> None:
+    """``ValueError`` naming the first target that does not run on a phone through adb.
+
+    ``flag``: the command-line option being checked (``"--adb"``), for the CLI's wording.
+    """
+    for t in targets:
+        if t.runtime == "adb":
+            continue
+        if flag is not None:
+            raise ValueError(f"target {t.name!r} is not a phone target; with {flag} use "
+                             "cpu_float, cpu_uint8, gpu, dsp, edgetpu or nnapi")
+        raise ValueError(f"target {t.name!r} runs on this machine, not on a phone; phone "
+                         "targets: cpu_float, cpu_uint8, gpu, dsp, edgetpu, nnapi")
+
+
 def bench_adb(models: Sequence[str | ModelRef], targets: str | Sequence[str | Target],
               device: Any, *, db: str | os.PathLike | LatencyStore | None = None,
               input_size: int = 224, workdir: str | os.PathLike | None = None,
@@ -348,10 +363,7 @@ def bench_adb(models: Sequence[str | ModelRef], targets: str | Sequence[str | Ta
     refs = [m if isinstance(m, ModelRef) else parse_model_ref(m) for m in models]
     tlist = parse_targets(targets) if isinstance(targets, str) else parse_targets(
         [t.name if isinstance(t, Target) else t for t in targets])
-    for t in tlist:
-        if t.runtime != "adb":
-            raise ValueError(f"target {t.name!r} runs on this machine, not on a phone; phone "
-                             "targets: cpu_float, cpu_uint8, gpu, dsp, edgetpu, nnapi")
+    check_phone_targets(tlist)
     for ref in refs:
         if ref.tflite is not None:
             for t in tlist:

@@ -42,7 +42,7 @@ def export_cmd(name: str, width: float, quant: str, calib: Path | None, labels: 
                as_json: bool) -> None:
     """Export model NAME to TFLite (float, fp16, dynamic, int8 PTQ or QAT)."""
     from mhzoo.export.quant import check_mode
-    from mhzoo.export.tflite import fidelity_path, read_labels
+    from mhzoo.export.tflite import fidelity_path, labels_and_classes
 
     from mhzoo.atomic import check_output_path
     from mhzoo.cli.core import check_model_bounds
@@ -54,9 +54,7 @@ def export_cmd(name: str, width: float, quant: str, calib: Path | None, labels: 
     for what, folder in (("--calib", calib), ("--labels", labels)):
         if folder is not None and not folder.exists():
             raise ValueError(f"{what} not found: {folder}")
-    label_list = read_labels(labels)
-    if num_classes is None and label_list is not None and weights is None:
-        num_classes = len(label_list)
+    label_list, num_classes = labels_and_classes(labels, num_classes, weights=weights)
     if weights is None:  # a checkpoint fixes the spec itself; the builder checks that one
         check_model_bounds(name, width, input_size, num_classes=num_classes or 1000)
     from mhzoo._quiet import import_tensorflow_quietly

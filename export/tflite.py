@@ -35,7 +35,7 @@ from mhzoo.export.quant import (
 from mhzoo.atomic import atomic_dir, atomic_group, check_output_path
 
 __all__ = ["DEFAULT_CALIBRATION_STEPS", "ExportResult", "export_model", "fidelity_path",
-           "read_labels", "tflite_bytes", "to_saved_model", "to_tflite"]
+           "labels_and_classes", "read_labels", "tflite_bytes", "to_saved_model", "to_tflite"]
 
 DEFAULT_CALIBRATION_STEPS = 100  # images used for calibration / QAT fine-tuning at most
 DEFAULT_FIDELITY_IMAGES = 8
@@ -104,6 +104,18 @@ def read_labels(labels: str | os.PathLike | Sequence[str] | None) -> list[str] |
     if not out or any(not x for x in out):
         raise ValueError("labels must be non-empty, one label per line with no blank lines")
     return out
+
+
+def labels_and_classes(labels: str | os.PathLike | Sequence[str] | None,
+                       num_classes: int | None = None, *, weights: Any = None
+                       ) -> tuple[list[str] | None, int | None]:
+    """Labels (see :func:`read_labels`) and the classifier size to build with: ``num_classes``
+    when given, else one class per label, unless ``weights`` is set (a checkpoint fixes its
+    own classes, so ``None`` is returned and the builder takes the checkpoint's)."""
+    label_list = read_labels(labels)
+    if num_classes is None and label_list is not None and weights is None:
+        num_classes = len(label_list)
+    return label_list, num_classes
 
 
 def export_model(model: Any) -> tuple[Any, dict[str, Any]]:

@@ -10,6 +10,9 @@ nothing re-infers build arguments from layer names.
     cfg = mhzoo.build_config(model)        # BuildConfig
     cfg.spec, cfg.width, cfg.num_classes, cfg.preprocessing
     twin = mhzoo.build(cfg.spec, 1.0, **cfg.build_kwargs(batch_size=1))
+    twin = mhzoo.builder.rebuild(cfg, batch_size=1)   # the same
+
+This module sits below :mod:`mhzoo.builder` (which imports it), so it never calls the builder.
 """
 
 from __future__ import annotations
@@ -78,12 +81,6 @@ class BuildConfig:
             raise ValueError(f"unknown build keyword(s): {', '.join(sorted(unknown))}")
         kwargs.update(overrides)
         return kwargs
-
-    def rebuild(self, **overrides: Any) -> Any:
-        """A new model of the same graph (fresh weights), with ``overrides`` applied."""
-        from mhzoo.builder import build
-
-        return build(self.spec, 1.0, **self.build_kwargs(**overrides))
 
     def replace(self, **changes: Any) -> BuildConfig:
         """A copy with some fields changed."""

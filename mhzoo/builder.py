@@ -17,7 +17,8 @@ from mhzoo.registry import get_entry
 from mhzoo.spec import ArchSpec, GlobalPool
 from mhzoo.widths import check_width, scale_spec
 
-__all__ = ["FRAMEWORKS", "build", "get_keras", "load_model", "model_slug", "resolve_spec"]
+__all__ = ["FRAMEWORKS", "build", "get_keras", "load_model", "model_slug", "rebuild",
+           "resolve_spec"]
 
 FRAMEWORKS = ("keras", "tf_keras")
 MIN_INPUT_SIZE = 32  # smallest spatial size (keras.applications rule)
@@ -158,12 +159,12 @@ def build(
     source = None
     concrete = None  # exact spec stored in a checkpoint (converted variants rebuild exactly)
     if weights is not None:
-        from mhzoo.weights import open_weights
+        from mhzoo.weights.resolve import open_weights
 
         if divisible_by is not None:
             raise ValueError("divisible_by cannot be combined with weights: a checkpoint fixes "
                              "every channel count (leave divisible_by out)")
-        source = open_weights(weights, model=base.name, width=requested_width)
+        source = open_weights(weights, model=base.name, width=requested_width, build=build)
         if source.spec is not None and not isinstance(name_or_spec, ArchSpec):
             base = source.spec
             concrete = source.concrete_spec
@@ -236,6 +237,12 @@ def build(
         source.load_into(model, include_top=head)
         model.pretrained_cfg = source.config
     return model
+
+
+def rebuild(config: BuildConfig, **overrides: Any) -> Any:
+    """A new model of the graph ``config`` records (fresh weights), with ``overrides`` applied
+    (see :meth:`BuildConfig.build_kwargs`)."""
+    return build(config.spec, 1.0, **config.build_kwargs(**overrides))
 
 
 def _endpoint_outputs(spec: ArchSpec, endpoints: dict[int, Any], h: int | None,

@@ -1,57 +1,22 @@
 """Model registry: names -> pure functions that return an :class:`~mhzoo.spec.ArchSpec`.
 
 Model definitions live in :mod:`mhzoo.models`, one readable table per model, registered with
-:func:`register_model`. ``list_models`` filters with fnmatch patterns, like timm.
+:func:`register_model` (defined in :mod:`mhzoo.models._entry`, below both, so imports point
+one way: registry -> models -> entry table). ``list_models`` filters with fnmatch patterns,
+like timm.
 """
 
 from __future__ import annotations
 
 import difflib
 import fnmatch
-import warnings
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable
 
+from mhzoo.models._entry import ENTRIES as _REGISTRY
+from mhzoo.models._entry import KINDS, ModelEntry, register_model
 from mhzoo.spec import ArchSpec
 
 __all__ = ["ModelEntry", "get_entry", "get_spec", "list_models", "register_model"]
-
-
-@dataclass(frozen=True)
-class ModelEntry:
-    """What the registry knows about a model besides its architecture."""
-
-    name: str
-    fn: Callable[[], ArchSpec]
-    title: str
-    kind: str = "classifier"  # "classifier" or "backbone" (segmentation feature extractors)
-    paper_row: str | None = None  # row name in ../shared/data/paper_table1_pixel4.csv
-    sources: tuple[str, ...] = field(default_factory=tuple)
-
-    @property
-    def description(self) -> str:
-        return (self.fn.__doc__ or "").strip().splitlines()[0] if self.fn.__doc__ else ""
-
-
-_REGISTRY: dict[str, ModelEntry] = {}
-KINDS = ("classifier", "backbone")
-
-
-def register_model(
-    *, title: str, kind: str = "classifier", paper_row: str | None = None,
-    sources: Iterable[str] = (),
-) -> Callable[[Callable[[], ArchSpec]], Callable[[], ArchSpec]]:
-    """Decorator: register a spec function under its ``__name__``."""
-
-    def deco(fn: Callable[[], ArchSpec]) -> Callable[[], ArchSpec]:
-        name = fn.__name__
-        if name in _REGISTRY:
-            warnings.warn(f"model {name!r} registered twice; the new definition wins", stacklevel=2)
-        _REGISTRY[name] = ModelEntry(name=name, fn=fn, title=title, kind=kind,
-                                     paper_row=paper_row, sources=tuple(sources))
-        return fn
-
-    return deco
 
 
 def _ensure_loaded() -> None:

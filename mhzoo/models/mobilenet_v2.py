@@ -1,8 +1,8 @@
 """MobileNetV2 (Sandler et al. 2018) — TF Model Garden ``MNV2_BLOCK_SPECS``."""
 
 from mhzoo.models import _sources as src
+from mhzoo.models._entry import register_model
 from mhzoo.models._table import table
-from mhzoo.registry import register_model
 from mhzoo.spec import ArchSpec
 
 

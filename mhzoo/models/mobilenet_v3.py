@@ -6,8 +6,8 @@ pooling has a bias and no batch norm.
 """
 
 from mhzoo.models import _sources as src
+from mhzoo.models._entry import register_model
 from mhzoo.models._table import table
-from mhzoo.registry import register_model
 from mhzoo.spec import ArchSpec
 
 

@@ -8,8 +8,8 @@ the TuNAS width rule of the paper's search space.
 """
 
 from mhzoo.models import _sources as src
+from mhzoo.models._entry import register_model
 from mhzoo.models._table import table
-from mhzoo.registry import register_model
 from mhzoo.spec import ArchSpec
 
 _HEAD = ("conv_k1_s1_c960_relu", "pool", "conv_k1_s1_c1280_relu")

@@ -4,8 +4,8 @@ There is no official width rule; other widths use the TF Model Garden rule (a zo
 """
 
 from mhzoo.models import _sources as src
+from mhzoo.models._entry import register_model
 from mhzoo.models._table import table
-from mhzoo.registry import register_model
 from mhzoo.spec import ArchSpec
 
 

@@ -15,11 +15,11 @@ import os
 from pathlib import Path
 from typing import Any
 
+from mhzoo.weights import resolve
 from mhzoo.weights.checkpoint import (
     WeightSource,
     check_checkpoint_dir,
     open_local,
-    open_weights,
     read_safetensors,
     save_pretrained,
 )
@@ -37,6 +37,26 @@ __all__ = ["SOURCES", "PretrainedTag", "WeightSource", "check_checkpoint_dir", "
 
 #: ``convert(source=...)`` values.
 SOURCES = ("tf-model-garden", "keras", "timm")
+
+
+def open_weights(weights: str | os.PathLike, *, model: str | None = None,
+                 width: float | None = None) -> WeightSource:
+    """Resolve a ``weights=`` value to a :class:`WeightSource` (see
+    :func:`mhzoo.weights.resolve.open_weights`); a source not yet in the conversion cache is
+    converted with :func:`mhzoo.build`.
+
+    Args:
+        weights: a checkpoint folder or its ``model.safetensors``; ``"hf-hub:org/repo[@rev]"``;
+            ``"imagenet"``; or a tag ``"<model>_<width x 100>.<tag>"`` / ``"<model>.<tag>"``.
+        model: the model being built (registry name), to pick tags and check the checkpoint.
+        width: the requested width.
+
+    Raises:
+        ValueError: with what is wrong and how to fix it.
+    """
+    from mhzoo.builder import build
+
+    return resolve.open_weights(weights, model=model, width=width, build=build)
 
 
 def convert(source: str, src: Any, out: str | os.PathLike, *, model: str | None = None,
@@ -58,6 +78,7 @@ def convert(source: str, src: Any, out: str | os.PathLike, *, model: str | None 
     Returns:
         ``out``; ``mhzoo.build(model, weights=out)`` rebuilds the converted model exactly.
     """
+    from mhzoo.builder import build
     from mhzoo.weights.fit import write_converted
 
     if source not in SOURCES:
@@ -80,11 +101,12 @@ def convert(source: str, src: Any, out: str | os.PathLike, *, model: str | None 
 
         origin = None
         if isinstance(src, str) and src.startswith("hf-hub:"):
-            from mhzoo.weights.hub import WEIGHTS_NAME, download, parse_hub_id
+            from mhzoo.weights.checkpoint import WEIGHTS_NAME
+            from mhzoo.weights.hub import download, parse_hub_id
 
             repo, rev = parse_hub_id(src)
             download(repo, "config.json", revision=rev)
             origin, src = src, download(repo, WEIGHTS_NAME, revision=rev).parent
         conv = convert_timm(src, model=model, width=width, num_classes=num_classes,
                             origin=origin)
-    return write_converted(conv, out)
+    return write_converted(conv, out, build=build)

@@ -41,15 +41,18 @@ def benchmark_table(rows: Any) -> str:
 
 
 def _counts(model: Any) -> tuple[float, float] | None:
-    try:
-        from mhzoo.profiler import profile
-    except ImportError:  # pragma: no cover - profiler is part of the core
+    """Table-1 params and MAdds (millions) of a model built by mhzoo, from its build config."""
+    from mhzoo.counting import count_layers
+
+    cfg = getattr(model, "mhzoo_config", None)
+    if cfg is None:
         return None
+    h, w, c = cfg.input_shape
     try:
-        p = profile(model)
+        layers = count_layers(cfg.spec, (h or 224, w or 224), c, cfg.num_classes or 1001)
     except Exception:  # counts are informative; a card is still useful without them
         return None
-    return p.params_m, p.madds_m
+    return sum(lc.weights for lc in layers) / 1e6, sum(lc.madds for lc in layers) / 1e6
 
 
 def model_card(model: Any, config: Mapping[str, Any], *, benchmarks: Any = None,

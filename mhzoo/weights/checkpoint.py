@@ -12,8 +12,8 @@ A checkpoint folder holds:
   license, source);
 * ``README.md``: a model card (optional).
 
-:func:`open_weights` resolves every accepted ``weights=`` value (folder, file, ``hf-hub:``,
-``"imagenet"``, ``name.tag``) to a :class:`WeightSource`.
+:func:`open_local` reads a folder into a :class:`WeightSource`; every other ``weights=`` value
+(``hf-hub:``, ``"imagenet"``, ``name.tag``) is resolved by :mod:`mhzoo.weights.resolve`.
 """
 
 from __future__ import annotations
@@ -41,7 +41,6 @@ __all__ = [
     "WeightSource",
     "check_checkpoint_dir",
     "open_local",
-    "open_weights",
     "read_safetensors",
     "save_pretrained",
     "write_checkpoint",
@@ -322,37 +321,6 @@ def _check_width(src: WeightSource, width: float | None) -> None:
         raise ValueError(
             f"checkpoint {src._where()} holds {src.architecture} at width {have:g}, but width "
             f"{width:g} was asked; pass width={have:g} (or leave width out)")
-
-
-def open_weights(weights: str | os.PathLike, *, model: str | None = None,
-                 width: float | None = None) -> WeightSource:
-    """Resolve a ``weights=`` value to a :class:`WeightSource`.
-
-    Args:
-        weights: a checkpoint folder or its ``model.safetensors``; ``"hf-hub:org/repo[@rev]"``;
-            ``"imagenet"`` (the default pretrained tag of ``model`` at ``width``); or a tag
-            ``"<model>_<width x 100>.<tag>"`` / ``"<model>.<tag>"`` (see
-            :func:`mhzoo.weights.list_pretrained`).
-        model: the model being built (registry name), to pick tags and check the checkpoint.
-        width: the requested width.
-
-    Raises:
-        ValueError: with what is wrong and how to fix it.
-    """
-    if isinstance(weights, os.PathLike):
-        return open_local(weights, model=model, width=width)
-    if not isinstance(weights, str) or not weights:
-        raise ValueError(f"weights must be a path, 'hf-hub:org/repo', 'imagenet' or a tag, got "
-                         f"{weights!r}")
-    if weights.startswith("hf-hub:"):
-        from mhzoo.weights.hub import open_hub
-
-        return open_hub(weights, model=model, width=width)
-    if Path(weights).exists() or os.sep in weights or weights.endswith(".safetensors"):
-        return open_local(weights, model=model, width=width)
-    from mhzoo.weights.pretrained import open_pretrained
-
-    return open_pretrained(weights, model=model, width=width)
 
 
 # ----------------------------------------------------------------------------- writing

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -247,10 +247,13 @@ def infer_width(base: ArchSpec, spec: ArchSpec, given: float | None = None
     return float(est), False
 
 
-def write_converted(conv: Converted, out: str | os.PathLike, *, framework: str = "tf_keras",
-                    card: bool = True) -> Path:
-    """Build the converted model, assign every tensor (strict), write the checkpoint folder."""
-    from mhzoo.builder import build
+def write_converted(conv: Converted, out: str | os.PathLike, *, build: Callable[..., Any],
+                    framework: str = "tf_keras", card: bool = True) -> Path:
+    """Build the converted model, assign every tensor (strict), write the checkpoint folder.
+
+    ``build`` is the model builder (:func:`mhzoo.build`, called with ``weights=None``); it is
+    passed in so that the weights package never imports the builder that imports it.
+    """
     from mhzoo.preprocessing import Preprocessing
     from mhzoo.variables import assign_named_weights, named_weights
     from mhzoo.weights.checkpoint import layer_arrays_to_named, model_config, write_checkpoint

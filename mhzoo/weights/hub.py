@@ -17,7 +17,8 @@ unreachable or answers 5xx fails at once with one error (instead of five retries
 when the file is not cached.
 
 A repo may hold an mhzoo checkpoint (``config.json`` with ``"format": "mhzoo"``) or a timm one
-(``timm/<architecture>.<tag>``), which is converted once into mhzoo's cache.
+(``timm/<architecture>.<tag>``), which :mod:`mhzoo.weights.resolve` converts once into mhzoo's
+cache.
 """
 
 from __future__ import annotations
@@ -36,10 +37,10 @@ from pathlib import Path
 from typing import Any
 
 from mhzoo.hashing import sha256_file
-from mhzoo.weights.checkpoint import CONFIG_NAME, WEIGHTS_NAME, WeightSource, open_local
+from mhzoo.weights.checkpoint import CONFIG_NAME
 
 __all__ = ["converted_cache_dir", "download", "hub_cache_dir", "hub_offline_mode",
-           "is_offline", "offline_reason", "open_hub", "parse_hub_id", "push_to_hub", "quiet_hub",
+           "is_offline", "offline_reason", "parse_hub_id", "push_to_hub", "quiet_hub",
            "verify_file"]
 
 _REPO_RE = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
@@ -278,59 +279,6 @@ def download(repo_id: str, filename: str, *, revision: str | None = None,
                          f"{' '.join(str(exc).split())[:200]}") from None
     verify_file(path, sha256=sha256, label=f"{filename} of {ref}")
     return Path(path)
-
-
-def _snapshot_commit(path: Path) -> str:
-    return path.parent.name if _HEX40.match(path.parent.name) else "local"
-
-
-def open_hub(weights: str, *, model: str | None = None, width: float | None = None,
-             cache_dir: str | os.PathLike | None = None, sha256: str | None = None,
-             force_download: bool = False) -> WeightSource:
-    """Resolve ``"hf-hub:org/repo[@revision]"`` to a local :class:`WeightSource`.
-
-    Args:
-        weights: the Hub reference.
-        model: the model being built (checked against the checkpoint).
-        width: requested width.
-        cache_dir: huggingface_hub cache folder (default: HF_HUB_CACHE / HF_HOME / ~/.cache).
-        sha256: pinned sha256 of ``model.safetensors`` (registry entries pin it).
-        force_download: download again even if cached.
-    """
-    repo, rev = parse_hub_id(weights)
-    cfg_path = download(repo, CONFIG_NAME, revision=rev, cache_dir=cache_dir,
-                        force_download=force_download)
-    try:
-        cfg = json.loads(cfg_path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ValueError(f"malformed config.json in {weights}: {exc}") from None
-    wpath = download(repo, WEIGHTS_NAME, revision=rev, cache_dir=cache_dir, sha256=sha256,
-                     force_download=force_download)
-    if isinstance(cfg, dict) and cfg.get("format") == "mhzoo":
-        if wpath.parent != cfg_path.parent:
-            raise ValueError(f"{weights}: config.json and {WEIGHTS_NAME} resolved to different "
-                             "snapshots; pin a revision (hf-hub:org/repo@<commit>)")
-        return open_local(wpath.parent, model=model, width=width, origin=weights)
-    if isinstance(cfg, dict) and "architecture" in cfg and "pretrained_cfg" in cfg:
-        return _open_timm(wpath, weights, model=model, width=width)
-    raise ValueError(f"{weights} is neither an mhzoo checkpoint nor a timm one (config.json "
-                     "has no 'format': 'mhzoo' / timm 'architecture')")
-
-
-def _open_timm(wpath: Path, weights: str, *, model: str | None, width: float | None
-               ) -> WeightSource:
-    """Convert a timm Hub snapshot once into mhzoo's cache and open it."""
-    from mhzoo.weights.convert_timm import convert_timm
-    from mhzoo.weights.fit import write_converted
-
-    blob = Path(os.path.realpath(wpath)).name
-    key = re.sub(r"[^\w.-]+", "--", weights.removeprefix("hf-hub:"))
-    out = converted_cache_dir() / f"timm--{key}--{blob[:16]}"
-    if not (out / WEIGHTS_NAME).is_file():
-        out.parent.mkdir(parents=True, exist_ok=True)
-        conv = convert_timm(wpath.parent, origin=weights)
-        write_converted(conv, out)
-    return open_local(out, model=model, width=width, origin=weights)
 
 
 # ----------------------------------------------------------------------------- publishing

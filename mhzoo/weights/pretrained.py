@@ -1,5 +1,9 @@
 """Pretrained weights registry: tagged entries ``<model>_<width x 100>.<tag>`` (as in timm).
 
+The built-in tags are data, :data:`PRETRAINED_TAGS` (one row per tag), read by
+:func:`tag_from_row`; :func:`resolve_tag` maps a ``weights=`` string to a tag. Opening one
+(download, conversion cache) is :mod:`mhzoo.weights.resolve`'s job.
+
 Every entry points to a real upstream source and states the preprocessing it expects:
 
 * ``keras_in1k``: the keras-applications ImageNet weights (file names and md5 pins come from the
@@ -37,18 +41,16 @@ computed without downloading the upstream files), so what is verified is weaker:
 from __future__ import annotations
 
 import fnmatch
-import os
 import re
-from dataclasses import dataclass, field, replace
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any
 
 from mhzoo.names import model_slug
 from mhzoo.preprocessing import IMAGENET, MINUS_ONE_TO_ONE, Preprocessing
-from mhzoo.weights.checkpoint import WEIGHTS_NAME, WeightSource, open_local
 
-__all__ = ["NO_PUBLIC_WEIGHTS", "PretrainedTag", "get_pretrained", "list_pretrained",
-           "open_pretrained", "register_pretrained"]
+__all__ = ["NO_PUBLIC_WEIGHTS", "PREPROCESSINGS", "PRETRAINED_TAGS", "PretrainedTag",
+           "get_pretrained", "list_pretrained", "register_pretrained", "resolve_tag",
+           "tag_from_row"]
 
 _KERAS = "https://storage.googleapis.com/tensorflow/keras-applications/"  # keras BASE_WEIGHT_PATH
 
@@ -159,81 +161,101 @@ def register_pretrained(entry: PretrainedTag, *, overwrite: bool = False) -> Pre
     return entry
 
 
-def _keras_entries() -> None:
-    v1 = {0.25: "2_5", 0.5: "5_0", 0.75: "7_5", 1.0: "1_0"}  # keras mobilenet.py alpha_text
-    for w, text in v1.items():
-        register_pretrained(PretrainedTag(
-            "mobilenet_v1", w, "keras_in1k", "keras",
-            url=f"{_KERAS}mobilenet/mobilenet_{text}_224_tf.h5", default=True,
-            description="keras.applications.MobileNet ImageNet weights"))
-    for w in (0.35, 0.5, 0.75, 1.0, 1.3, 1.4):  # keras mobilenet_v2.py file names
-        register_pretrained(PretrainedTag(
-            "mobilenet_v2", w, "keras_in1k", "keras",
-            url=f"{_KERAS}mobilenet_v2/mobilenet_v2_weights_tf_dim_ordering_tf_kernels_"
-                f"{float(w)}_224.h5", default=True,
-            description="keras.applications.MobileNetV2 ImageNet weights"))
-    v3 = [("mobilenet_v3_large", "large", 0.75, None), ("mobilenet_v3_large", "large", 1.0, None),
+_KERAS_V3 = "https://storage.googleapis.com/tensorflow/keras-applications/mobilenet_v3/"
+_KERAS_V2 = ("https://storage.googleapis.com/tensorflow/keras-applications/mobilenet_v2/"
+             "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_")
+
+#: Named normalizations the table refers to (0-255 units).
+PREPROCESSINGS: dict[str, Preprocessing] = {
+    "minus_one_to_one": MINUS_ONE_TO_ONE,  # keras.applications; timm IMAGENET_INCEPTION_MEAN/STD
+    "imagenet": IMAGENET,  # timm IMAGENET_DEFAULT_MEAN/STD
+    "zero_one": Preprocessing((0.0, 0.0, 0.0), (255.0, 255.0, 255.0)),  # timm miil (x / 255)
+}
+
+_KERAS_V1 = "keras.applications.MobileNet ImageNet weights"
+_KERAS_V2_DESC = "keras.applications.MobileNetV2 ImageNet weights"
+_KERAS_V3_DESC = "keras.applications MobileNetV3 ImageNet weights"
+
+#: The built-in tags, one row each. Columns are :class:`PretrainedTag` fields; ``preprocessing``
+#: names an entry of :data:`PREPROCESSINGS`; ``hf_hub_id`` of a ``timm-hub`` row is ``timm/<repo>``.
+#: keras rows: file names of keras' own ``mobilenet.py`` (alpha_text), ``mobilenet_v2.py`` and
+#: ``mobilenet_v3.py`` (``weights_mobilenet_v3_<kind>_224_<alpha>_float.h5``; md5 ``keras:<key>``
+#: is looked up in keras' ``WEIGHTS_HASHES``). ``default`` follows the rule of the module
+#: docstring: keras where keras publishes the (model, width), else timm.
+PRETRAINED_TAGS: tuple[dict[str, Any], ...] = (
+    *({"model": "mobilenet_v1", "width": w, "tag": "keras_in1k", "source": "keras",
+       "url": f"{_KERAS}mobilenet/mobilenet_{text}_224_tf.h5", "default": True,
+       "description": _KERAS_V1}
+      for w, text in ((0.25, "2_5"), (0.5, "5_0"), (0.75, "7_5"), (1.0, "1_0"))),
+    *({"model": "mobilenet_v2", "width": w, "tag": "keras_in1k", "source": "keras",
+       "url": f"{_KERAS_V2}{w}_224.h5", "default": True, "description": _KERAS_V2_DESC}
+      for w in (0.35, 0.5, 0.75, 1.0, 1.3, 1.4)),
+    *({"model": model, "width": w, "tag": "keras_in1k", "source": "keras",
+       "url": f"{_KERAS_V3}weights_mobilenet_v3_{kind}_224_{w}_float.h5",
+       "md5": f"keras:{kind}_224_{w}_float", "keras_model": km, "default": km is None,
+       "description": _KERAS_V3_DESC}
+      for model, kind, w, km in (
+          ("mobilenet_v3_large", "large", 0.75, None),
+          ("mobilenet_v3_large", "large", 1.0, None),
           ("mobilenet_v3_large_minimalistic", "large_minimalistic", 1.0, None),
-          ("mobilenet_v3_small", "small", 0.75, None), ("mobilenet_v3_small", "small", 1.0, None),
-          ("mobilenet_v3_small", "small_minimalistic", 1.0, "mobilenet_v3_small_minimalistic")]
-    for model, kind, w, km in v3:  # keras mobilenet_v3.py: weights_mobilenet_v3_<kind>_224_<a>
-        register_pretrained(PretrainedTag(
-            model, w, "keras_in1k", "keras",
-            url=f"{_KERAS}mobilenet_v3/weights_mobilenet_v3_{kind}_224_{w}_float.h5",
-            md5=f"keras:{kind}_224_{w}_float", keras_model=km, default=km is None,
-            description="keras.applications MobileNetV3 ImageNet weights"))
+          ("mobilenet_v3_small", "small", 0.75, None),
+          ("mobilenet_v3_small", "small", 1.0, None),
+          ("mobilenet_v3_small", "small_minimalistic", 1.0, "mobilenet_v3_small_minimalistic"))),
+    *({"model": model, "width": w, "tag": tag, "source": "timm-hub", "hf_hub_id": f"timm/{repo}",
+       "preprocessing": prep, "interpolation": interp, "keras_model": km,
+       "default": (model, w) == ("mobilenet_v3_small", 0.5),  # keras has no 0.5 V3 small
+       "description": f"timm {repo} (Hugging Face Hub)"}
+      for model, w, tag, repo, prep, interp, km in (
+          ("mobilenet_v2", 0.5, "lamb_in1k", "mobilenetv2_050.lamb_in1k", "imagenet", "bicubic",
+           None),
+          ("mobilenet_v2", 1.0, "ra_in1k", "mobilenetv2_100.ra_in1k", "imagenet", "bicubic", None),
+          ("mobilenet_v2", 1.4, "ra_in1k", "mobilenetv2_140.ra_in1k", "imagenet", "bicubic", None),
+          ("mobilenet_v3_large", 1.0, "ra_in1k", "mobilenetv3_large_100.ra_in1k", "imagenet",
+           "bicubic", None),
+          ("mobilenet_v3_large", 1.0, "miil_in21k_ft_in1k",
+           "mobilenetv3_large_100.miil_in21k_ft_in1k", "zero_one", "bilinear", None),
+          ("mobilenet_v3_small", 0.5, "lamb_in1k", "mobilenetv3_small_050.lamb_in1k", "imagenet",
+           "bicubic", None),
+          ("mobilenet_v3_small", 0.75, "lamb_in1k", "mobilenetv3_small_075.lamb_in1k", "imagenet",
+           "bicubic", None),
+          ("mobilenet_v3_small", 1.0, "lamb_in1k", "mobilenetv3_small_100.lamb_in1k", "imagenet",
+           "bicubic", None),
+          ("mobilenet_v3_large", 0.75, "tf_in1k", "tf_mobilenetv3_large_075.in1k",
+           "minus_one_to_one", "bilinear", None),
+          ("mobilenet_v3_large", 1.0, "tf_in1k", "tf_mobilenetv3_large_100.in1k",
+           "minus_one_to_one", "bilinear", None),
+          ("mobilenet_v3_large_minimalistic", 1.0, "tf_in1k",
+           "tf_mobilenetv3_large_minimal_100.in1k", "minus_one_to_one", "bilinear", None),
+          ("mobilenet_v3_small", 0.75, "tf_in1k", "tf_mobilenetv3_small_075.in1k",
+           "minus_one_to_one", "bilinear", None),
+          ("mobilenet_v3_small", 1.0, "tf_in1k", "tf_mobilenetv3_small_100.in1k",
+           "minus_one_to_one", "bilinear", None),
+          ("mobilenet_v3_small", 1.0, "tf_in1k", "tf_mobilenetv3_small_minimal_100.in1k",
+           "minus_one_to_one", "bilinear", "mobilenet_v3_small_minimalistic"))),
+    {"model": "multi_avg_seg", "width": 1.0, "tag": "tfm_in1k", "source": "tf-model-garden",
+     "url": "gs://tf_model_garden/vision/mobilenet/v3.5multiavg_seg_float/",
+     "preprocessing": "imagenet", "num_classes": 1001, "default": True,
+     "description": "TF Model Garden ImageNet-pretrained MultiAVG-Seg backbone (MOSAIC "
+                    "init_checkpoint)"},
+)
 
 
-def _timm_entries() -> None:
-    inception = MINUS_ONE_TO_ONE  # timm IMAGENET_INCEPTION_MEAN/STD (0.5, 0.5)
-    rows = [
-        ("mobilenet_v2", 0.5, "lamb_in1k", "mobilenetv2_050.lamb_in1k", IMAGENET, "bicubic", None),
-        ("mobilenet_v2", 1.0, "ra_in1k", "mobilenetv2_100.ra_in1k", IMAGENET, "bicubic", None),
-        ("mobilenet_v2", 1.4, "ra_in1k", "mobilenetv2_140.ra_in1k", IMAGENET, "bicubic", None),
-        ("mobilenet_v3_large", 1.0, "ra_in1k", "mobilenetv3_large_100.ra_in1k", IMAGENET,
-         "bicubic", None),
-        ("mobilenet_v3_large", 1.0, "miil_in21k_ft_in1k",
-         "mobilenetv3_large_100.miil_in21k_ft_in1k",
-         Preprocessing((0.0, 0.0, 0.0), (255.0, 255.0, 255.0)), "bilinear", None),
-        ("mobilenet_v3_small", 0.5, "lamb_in1k", "mobilenetv3_small_050.lamb_in1k", IMAGENET,
-         "bicubic", None),
-        ("mobilenet_v3_small", 0.75, "lamb_in1k", "mobilenetv3_small_075.lamb_in1k", IMAGENET,
-         "bicubic", None),
-        ("mobilenet_v3_small", 1.0, "lamb_in1k", "mobilenetv3_small_100.lamb_in1k", IMAGENET,
-         "bicubic", None),
-        ("mobilenet_v3_large", 0.75, "tf_in1k", "tf_mobilenetv3_large_075.in1k", inception,
-         "bilinear", None),
-        ("mobilenet_v3_large", 1.0, "tf_in1k", "tf_mobilenetv3_large_100.in1k", inception,
-         "bilinear", None),
-        ("mobilenet_v3_large_minimalistic", 1.0, "tf_in1k", "tf_mobilenetv3_large_minimal_100.in1k",
-         inception, "bilinear", None),
-        ("mobilenet_v3_small", 0.75, "tf_in1k", "tf_mobilenetv3_small_075.in1k", inception,
-         "bilinear", None),
-        ("mobilenet_v3_small", 1.0, "tf_in1k", "tf_mobilenetv3_small_100.in1k", inception,
-         "bilinear", None),
-        ("mobilenet_v3_small", 1.0, "tf_in1k", "tf_mobilenetv3_small_minimal_100.in1k", inception,
-         "bilinear", "mobilenet_v3_small_minimalistic"),
-    ]
-    for model, w, tag, repo, prep, interp, km in rows:
-        register_pretrained(PretrainedTag(
-            model, w, tag, "timm-hub", hf_hub_id=f"timm/{repo}", preprocessing=prep,
-            interpolation=interp, keras_model=km,
-            default=(model, w) == ("mobilenet_v3_small", 0.5),  # keras has no 0.5 V3 small
-            description=f"timm {repo} (Hugging Face Hub)"))
+def tag_from_row(row: dict[str, Any]) -> PretrainedTag:
+    """A :class:`PretrainedTag` from one table row (``preprocessing`` by name)."""
+    kw = dict(row)
+    prep = kw.pop("preprocessing", "minus_one_to_one")
+    if prep not in PREPROCESSINGS:
+        raise ValueError(f"pretrained tag row {row.get('model')}.{row.get('tag')}: unknown "
+                         f"preprocessing {prep!r}; expected one of {', '.join(PREPROCESSINGS)}")
+    return PretrainedTag(**kw, preprocessing=PREPROCESSINGS[prep])
 
 
-def _tfm_entries() -> None:
-    register_pretrained(PretrainedTag(
-        "multi_avg_seg", 1.0, "tfm_in1k", "tf-model-garden",
-        url="gs://tf_model_garden/vision/mobilenet/v3.5multiavg_seg_float/",
-        preprocessing=IMAGENET, num_classes=1001, default=True,
-        description="TF Model Garden ImageNet-pretrained MultiAVG-Seg backbone (MOSAIC "
-                    "init_checkpoint)"))
+def _load_table(rows: tuple[dict[str, Any], ...] = PRETRAINED_TAGS) -> None:
+    for row in rows:
+        register_pretrained(tag_from_row(row))
 
 
-_keras_entries()
-_timm_entries()
-_tfm_entries()
+_load_table()
 
 
 def list_pretrained(pattern: str = "*") -> list[str]:
@@ -278,7 +300,14 @@ def get_pretrained(name: str, *, model: str | None = None) -> PretrainedTag:
                      "mhzoo.weights.list_pretrained())")
 
 
-def _resolve(weights: str, model: str | None, width: float | None) -> PretrainedTag:
+def resolve_tag(weights: str, model: str | None = None, width: float | None = None
+                ) -> PretrainedTag:
+    """The tag a ``weights=`` string names: ``"imagenet"`` (the default tag of ``model`` at
+    ``width``), a full tag, or ``"<model>.<tag>"``; checked against ``model`` and ``width``.
+
+    Raises:
+        ValueError: no such tag, no public weights, or a tag of another model / width.
+    """
     w = 1.0 if width is None else float(width)
     if weights == "imagenet":
         if model is None:
@@ -313,86 +342,3 @@ def _resolve(weights: str, model: str | None, width: float | None) -> Pretrained
     if width is not None and abs(entry.width - width) > 1e-9:
         raise ValueError(f"pretrained tag {entry.name} is width {entry.width:g}, not {width:g}")
     return entry
-
-
-def open_pretrained(weights: str, *, model: str | None = None, width: float | None = None,
-                    cache_dir: str | os.PathLike | None = None) -> WeightSource:
-    """Resolve ``"imagenet"`` or a tag to a local checkpoint (downloading and converting it)."""
-    entry = _resolve(weights, model, width)
-    if entry.source in ("hub", "timm-hub"):
-        from mhzoo.weights.hub import open_hub
-
-        ref = f"hf-hub:{entry.hf_hub_id}" + (f"@{entry.revision}" if entry.revision else "")
-        src = open_hub(ref, model=model, width=width, cache_dir=cache_dir, sha256=entry.sha256)
-        return _with_tag(src, entry)
-    if entry.source == "keras":
-        return _with_tag(_open_keras(entry, model, width), entry)
-    if entry.source == "tf-model-garden":
-        raise ValueError(
-            f"{entry.name} ({entry.description}) is published at {entry.url}; fetch it (gsutil "
-            "-m cp -r URL .), then: mhzoo convert --from tf-model-garden <folder>/ckpt-N "
-            f"--model {entry.model} -o DIR, and pass weights=DIR")
-    raise ValueError(f"pretrained tag {entry.name}: unknown source {entry.source!r}")
-
-
-def _with_tag(src: WeightSource, entry: PretrainedTag) -> WeightSource:
-    src.config.setdefault("pretrained_cfg", {})["tag"] = entry.name
-    return src
-
-
-def _keras_md5(entry: PretrainedTag) -> str | None:
-    if not entry.md5 or not entry.md5.startswith("keras:"):
-        return entry.md5
-    from keras.src.applications import mobilenet_v3
-
-    return mobilenet_v3.WEIGHTS_HASHES[entry.md5.split(":", 1)[1]][0]
-
-
-def _open_keras(entry: PretrainedTag, model: str | None, width: float | None) -> WeightSource:
-    from mhzoo.weights.convert_keras import convert_keras
-    from mhzoo.weights.fit import write_converted
-    from mhzoo.weights.hub import converted_cache_dir, offline_reason
-
-    out = converted_cache_dir() / f"keras--{entry.name}"
-    if not (out / WEIGHTS_NAME).is_file():
-        if (reason := offline_reason()) is not None:
-            raise ValueError(f"{entry.name} is not in the mhzoo cache ({out}) and {reason}; go "
-                             f"online once, or download {entry.url} elsewhere and "
-                             "run mhzoo convert --from keras FILE --model "
-                             f"{entry.keras_model or entry.model} -o DIR")
-        os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-        import keras
-
-        fname = entry.url.rsplit("/", 1)[-1]
-        # Our own, existing download folder: keras falls back to a shared /tmp/.keras (and may
-        # reuse a stale file of the same name there) when the folder it is given is missing.
-        downloads = converted_cache_dir().parent / "downloads"
-        downloads.mkdir(parents=True, exist_ok=True)
-        try:
-            path = keras.utils.get_file(fname, entry.url, cache_subdir="keras",
-                                        file_hash=_keras_md5(entry), cache_dir=str(downloads))
-        except Exception as exc:  # keras raises plain Exception on network errors
-            raise ValueError(f"cannot download {entry.url}: {' '.join(str(exc).split())[:200]}"
-                             f"; download it elsewhere and run mhzoo convert --from keras FILE "
-                             f"--model {entry.keras_model or entry.model} -o DIR") from None
-        if entry.sha256 is not None:
-            _check_sha256(Path(path), entry)
-        conv = convert_keras(path, model=entry.keras_model or entry.model, width=entry.width)
-        conv = replace(conv, pretrained_cfg={**conv.pretrained_cfg, **entry.pretrained_cfg()})
-        out.parent.mkdir(parents=True, exist_ok=True)
-        write_converted(conv, out)
-    return open_local(Path(out), model=model, width=width, origin=entry.name)
-
-
-def _check_sha256(path: Path, entry: PretrainedTag) -> None:
-    """Enforce ``entry.sha256`` on a downloaded file (removed on a mismatch, so the next load
-    downloads it again)."""
-    from mhzoo.hashing import sha256_file
-
-    got = sha256_file(path)
-    if got != entry.sha256.lower():
-        path.unlink(missing_ok=True)
-        raise ValueError(f"sha256 mismatch for {entry.name} ({entry.url}): the file has {got}, "
-                         f"the registry pins {entry.sha256.lower()}; the download is corrupted "
-                         "or the upstream file changed (the file was removed; load again to "
-                         "retry, or fix the pin)")

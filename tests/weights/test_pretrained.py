@@ -92,7 +92,7 @@ def test_cli_refuses_existing_output(tmp_path):
 def test_imagenet_default_is_unique_and_follows_the_rule():
     """One default per (model, width): keras_in1k where keras publishes it, else timm's."""
     from mhzoo.weights import PretrainedTag, register_pretrained
-    from mhzoo.weights.pretrained import _resolve
+    from mhzoo.weights.pretrained import resolve_tag as _resolve
 
     entries = [get_pretrained(n) for n in list_pretrained()]
     keras = {(e.model, e.width) for e in entries if e.tag == "keras_in1k" and not e.keras_model}
