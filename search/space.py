@@ -188,7 +188,8 @@ class Genotype:
         """Inverse of :meth:`to_dict`; ``ValueError`` on malformed data."""
         if not isinstance(data, dict) or "space" not in data or "indices" not in data:
             raise ValueError("genotype JSON must be an object with 'space' and 'indices'")
-        unknown = sorted(set(data) - {"format", "space", "options", "indices"})
+        # "spec": the decoded ArchSpec that save() adds for the core (ignored here)
+        unknown = sorted(set(data) - {"format", "space", "options", "indices", "spec"})
         if unknown:
             raise ValueError(f"unknown genotype field(s): {', '.join(unknown)}")
         if data.get("format", GENOTYPE_FORMAT) != GENOTYPE_FORMAT:
@@ -244,11 +245,21 @@ class Genotype:
         return self.to_string()
 
     # ------------------------------------------------------------------ files
-    def save(self, path: str | Path) -> Path:
-        """Write the JSON form atomically."""
+    def save(self, path: str | Path, *, with_spec: bool = True) -> Path:
+        """Write the JSON form atomically.
+
+        With ``with_spec`` the decoded ``ArchSpec`` is stored too (under ``"spec"``), so the core
+        reads the file as a spec: ``mhzoo.build("g.json")``, ``mhzoo info/export/bench g.json``
+        work without importing :mod:`mhzoo.search`.
+        """
         from mhzoo.atomic import atomic_write_text
 
-        return atomic_write_text(path, self.to_json() + "\n")
+        data = self.to_dict()
+        if with_spec:
+            from mhzoo.search.spaces import decode_genotype
+
+            data["spec"] = decode_genotype(self).to_dict()
+        return atomic_write_text(path, json.dumps(data, indent=1) + "\n")
 
     @classmethod
     def load(cls, path: str | Path) -> Genotype:

@@ -37,6 +37,7 @@ COMMANDS: dict[str, str] = {
     "train": "mhzoo.search.training.cli:train_cmd",
     "eval": "mhzoo.search.training.cli:eval_cmd",
     "search": "mhzoo.search.cli:search_cmd",
+    "regenerate": "mhzoo.search.regenerate:regenerate_cmd",
 }
 
 #: commands that never need TensorFlow

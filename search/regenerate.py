@@ -1,0 +1,425 @@
+"""``mhzoo regenerate multi_avg|multi_max|--reward R -o DIR``: the paper's pipeline as a chain of
+commands whose every output is a file in ``DIR``.
+
+Stages (each skipped when its output exists, each resumable on its own)::
+
+    DIR/regenerate.json           the request; a folder of another request is refused
+    DIR/costmodels/               linear cost model per target + reference_ms.json (given with
+                                  --cost-models and copied, or collected and fitted here:
+                                  DIR/latency.sqlite holds the measurements, row by row)
+    DIR/search/                   `mhzoo search run` (search_result.json at the end)
+    DIR/train/                    `mhzoo train` of the result's spec (its model/ at the end)
+    DIR/export/                   float32 and int8 (integer-only) .tflite of the trained model
+    DIR/bench.sqlite              `mhzoo bench`: the searched spec, the zoo's Multi-AVG /
+                                  Multi-MAX and the baselines at the deployment input size, and
+                                  the exported files
+    DIR/report.md|json|csv        MN-Norm table (reference MobileNetV1 1.0), predicted vs
+                                  measured MN-Norm of the result, its held-out accuracy, and the
+                                  paper's published Multi-AVG / Multi-MAX figures
+
+``--tiny`` shrinks every stage so that the whole chain runs in a few minutes on a CPU (CI): a
+32 px, width 0.25, one-layer-per-stage space, 12 architectures for the cost models through the
+direct .tflite writer, a 4-step search, one epoch of training on 64 images.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+
+__all__ = ["NAMED_REWARDS", "Budget", "regenerate", "regenerate_cmd"]
+
+#: the paper's two searches (section 7.2): eq. 7 gave Multi-AVG, eq. 8 Multi-MAX
+NAMED_REWARDS = {"multi_avg": "avg", "multi_max": "max"}
+BASELINES = ("multi_avg", "multi_max", "mobilenet_v1", "mobilenet_v2", "mobilenet_v3_large",
+             "proxylessnas_mobile")
+REFERENCE = "mobilenet_v1"
+FORMAT = "mhzoo-regenerate"
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How big every stage is."""
+
+    space_options: dict[str, Any]
+    cost_archs: int
+    search_overrides: dict[str, Any]
+    search_limits: tuple[int | None, int | None]
+    train_overrides: dict[str, Any]
+    train_limits: tuple[int | None, int | None]
+    baselines: tuple[str, ...]
+    bench_config: dict[str, Any]
+    calibration_images: int
+
+
+FULL = Budget(space_options={}, cost_archs=400, search_overrides={},
+              search_limits=(None, None), train_overrides={}, train_limits=(None, None),
+              baselines=BASELINES,
+              bench_config={"min_runs": 20, "min_time_s": 1.0, "max_time_s": 5.0},
+              calibration_images=200)
+TINY = Budget(space_options={"input_size": 32, "width": 0.25, "max_layers": 1}, cost_archs=12,
+              search_overrides={"steps": 4, "global_batch": 8, "rl_batch_multiplier": 2,
+                                "checkpoint_every": 2, "log_every": 1,
+                                "proxy": {"stem_stride": 1, "width": 0.25},
+                                "shared": {"held_out": 100}},
+              search_limits=(32, 16),
+              train_overrides={"epochs": 1, "global_batch": 16, "held_out": 100},
+              train_limits=(64, 32), baselines=("multi_max",),
+              bench_config={"warmup_runs": 1, "warmup_min_s": 0.0, "min_runs": 3,
+                            "min_time_s": 0.0, "max_time_s": 0.3},
+              calibration_images=8)
+
+
+def _reward_of(name: str | None, reward: str | None) -> str:
+    if name is not None and reward is not None:
+        raise ValueError("give a model name (multi_avg / multi_max) or --reward, not both")
+    if name is not None:
+        if name not in NAMED_REWARDS:
+            raise ValueError(f"unknown model to regenerate {name!r}; expected "
+                             f"{' or '.join(NAMED_REWARDS)} (or --reward avg|max|single:T)")
+        return NAMED_REWARDS[name]
+    if reward is None:
+        raise ValueError("give multi_avg, multi_max or --reward avg|max|single:TARGET")
+    return reward
+
+
+def _check_folder(out: Path, request: dict[str, Any]) -> None:
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"output path is a file, expected a folder: {out}")
+    parent = out.parent if str(out.parent) else Path(".")
+    if not parent.is_dir():
+        raise ValueError(f"output folder does not exist: {parent}")
+    if not out.exists() or not any(out.iterdir()):
+        return
+    f = out / "regenerate.json"
+    try:
+        old = json.loads(f.read_text()) if f.is_file() else None
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        old = None
+    if not isinstance(old, dict) or old.get("format") != FORMAT:
+        raise ValueError(f"output folder {out} holds something else; give a new or empty folder "
+                         "(a rerun resumes only a regenerate folder of the same request)")
+    for key, v in request.items():
+        if json.dumps(old.get("request", {}).get(key), sort_keys=True) != json.dumps(
+                v, sort_keys=True):
+            raise ValueError(f"output folder {out} holds another regenerate run ({key} "
+                             f"differs); give a new folder")
+
+
+def regenerate(out_dir: str | os.PathLike, *, reward: str, data: str | os.PathLike,
+               cost_models: str | os.PathLike | None = None,
+               targets: tuple[str, ...] = ("cpu_fp32", "cpu_int8"),
+               preset: str = "cpu-proxy", train_preset: str = "cifar10-proxy",
+               tiny: bool = False, cost_archs: int | None = None, steps: int | None = None,
+               strategy: str = "default", seed: int = 0, progress: bool = True,
+               echo: Callable[[str], None] = print) -> dict[str, Any]:
+    """Run (or resume) the whole chain into ``out_dir``; returns the report summary dict."""
+    from mhzoo.benchmarks.targets import parse_targets
+    from mhzoo.search.search_loop import prepare_search
+    from mhzoo.search.spaces import get_space
+    from mhzoo.search.training import data as data_lib
+
+    budget = TINY if tiny else FULL
+    out = Path(out_dir)
+    ts = [t.name for t in parse_targets(list(targets))]
+    remote = [t.name for t in parse_targets(list(targets)) if not t.is_local]
+    if remote:
+        raise ValueError(f"target(s) {', '.join(remote)} run on a phone; regenerate measures "
+                         "local targets (collect phone latencies with `mhzoo bench --adb`)")
+    source = data_lib.open_data(data)
+    deploy = get_space("multi_hardware", **budget.space_options)
+    request = {"reward": reward, "targets": ts, "tiny": tiny, "preset": preset,
+               "train_preset": train_preset, "data": source.root, "seed": seed,
+               "cost_models": None if cost_models is None else str(Path(cost_models).resolve()),
+               "steps": steps}
+    if not (reward in ("avg", "max") or reward.startswith("single:")):
+        raise ValueError(f"unknown reward {reward!r}; expected avg, max or single:TARGET")
+    if reward.startswith("single:") and reward.partition(":")[2] not in ts:
+        raise ValueError(f"reward {reward!r} names target {reward.partition(':')[2]!r}, which "
+                         f"is not among the targets ({', '.join(ts)})")
+    if cost_models is not None:  # checked before anything is written
+        from mhzoo.search.search_cost import load_cost_models
+
+        given = load_cost_models(cost_models, deploy)
+        missing = [t for t in ts if t not in given]
+        if missing:
+            raise ValueError(f"no cost model for target(s) {', '.join(missing)} in {cost_models}")
+    _check_folder(out, request)
+    out.mkdir(exist_ok=True)
+    from mhzoo.atomic import atomic_write_text
+
+    atomic_write_text(out / "regenerate.json", json.dumps({"format": FORMAT, "request": request},
+                                                          indent=1) + "\n")
+    t0 = time.perf_counter()
+    times: dict[str, float] = {}
+
+    def stage(name: str) -> Callable[[], None]:
+        start = time.perf_counter()
+        echo(f"[regenerate] {name} ...")
+        return lambda: times.__setitem__(name, round(time.perf_counter() - start, 1))
+
+    done = stage("cost models")
+    cm_dir = _cost_models(out, deploy, ts, cost_models, budget, cost_archs, seed, progress)
+    done()
+    done = stage("search")
+    overrides = dict(budget.search_overrides)
+    if steps is not None:
+        overrides["steps"] = steps
+    prepare_search(space="multi_hardware", space_options={
+        k: v for k, v in budget.space_options.items() if k in deploy.STRUCTURAL},
+        reward=reward, cost_models=cm_dir, data=source, preset=preset, overrides=overrides,
+        seed=seed, limit_train=budget.search_limits[0], limit_held_out=budget.search_limits[1])
+    from mhzoo.search.search_loop import run_search
+
+    searched = run_search(
+        space="multi_hardware", space_options={k: v for k, v in budget.space_options.items()
+                                               if k in deploy.STRUCTURAL},
+        reward=reward, cost_models=cm_dir, data=source, out_dir=out / "search", preset=preset,
+        overrides=overrides, strategy=strategy, seed=seed, limit_train=budget.search_limits[0],
+        limit_held_out=budget.search_limits[1], progress=progress)
+    done()
+    result_path = out / "search" / "search_result.json"
+    done = stage("train")
+    from mhzoo.search.training.loop import train
+
+    trained = train(str(result_path), source, out / "train", preset=train_preset,
+                    overrides=budget.train_overrides, seed=seed, strategy=strategy,
+                    limit_train=budget.train_limits[0], limit_held_out=budget.train_limits[1],
+                    progress=progress, log_every=10)
+    done()
+    done = stage("export")
+    exported = _export(out, source, budget, seed)
+    done()
+    done = stage("bench")
+    records = _bench(out, result_path, exported, ts, deploy, budget, progress)
+    done()
+    done = stage("report")
+    summary = _report(out, searched.result or {}, trained.metrics, records, ts, deploy,
+                      budget, exported)
+    done()
+    summary["stage_seconds"] = times
+    summary["seconds"] = round(time.perf_counter() - t0, 1)
+    atomic_write_text(out / "report.json", json.dumps(summary, indent=1, default=str) + "\n")
+    return summary
+
+
+# ---------------------------------------------------------------------------- stages
+def _cost_models(out: Path, deploy: Any, targets: list[str], given: Any, budget: Budget,
+                 cost_archs: int | None, seed: int, progress: bool) -> Path:
+    """DIR/costmodels: given models copied (and the reference measured if missing), or
+    architectures collected into DIR/latency.sqlite and fitted."""
+    from mhzoo.search.cost import LinearCostModel, reference_factors
+    from mhzoo.search.search_cost import (
+        REFERENCE_FILE,
+        load_cost_models,
+        read_reference,
+        write_reference,
+    )
+
+    from mhzoo.atomic import atomic_dir
+
+    final = out / "costmodels"
+    if (final / REFERENCE_FILE).is_file():
+        return final
+    size = int(deploy.options["input_size"])
+    store = out / "latency.sqlite"
+    with atomic_dir(final) as tmp:
+        if given is not None:
+            models = load_cost_models(given, deploy)
+            for t in targets:
+                models[t].save(tmp / f"{t}.json")
+            ref = read_reference(given)
+            factors = None if ref is None else {t: ref["factors_ms"][t] for t in targets
+                                                if t in ref["factors_ms"]}
+        else:
+            from mhzoo.benchmarks.runner import RunConfig
+            from mhzoo.search.collect import (
+                FAST_CONFIG,
+                collect,
+                sample_genotypes,
+                store_dataset,
+            )
+
+            n = cost_archs or budget.cost_archs
+            cfg = RunConfig(**budget.bench_config) if budget is TINY else FAST_CONFIG
+            collect(deploy, sample_genotypes(deploy, n, seed), targets, store, writer="direct",
+                    config=cfg, progress=progress)
+            rows = store_dataset(store, deploy, targets)
+            from mhzoo.search.space import Genotype
+
+            gs = [Genotype.from_string(r["genotype"]) for r in rows]
+            for t in targets:
+                y = [r[f"{t}_ms"] for r in rows]
+                m = LinearCostModel.fit(deploy, gs, y, t, machine="local")
+                m.info["data"] = {"source": str(store), "rows": len(y)}
+                m.save(tmp / f"{t}.json")
+            factors = None
+        if factors is None or len(factors) != len(targets):
+            factors = reference_factors(targets, store, input_size=size)
+        from mhzoo.benchmarks.runner import machine_id
+
+        write_reference(tmp, factors, reference=f"{REFERENCE}@1.0", input_size=size,
+                        machine=machine_id())
+    return final
+
+
+def _calibration_images(source: Any, budget: Budget, seed: int, size: int) -> Any:
+    import numpy as np
+    from mhzoo.search.training import data as data_lib
+
+    mask = data_lib.held_out_mask(source.num_examples, 100 if budget is TINY else 5000, seed)
+    ds = data_lib.make_dataset(source, mask=mask, training=False, batch_size=8, image_size=size,
+                               augmentation="small", limit=budget.calibration_images)
+    images = [x.numpy() for x, _ in ds]
+    return np.concatenate(images)[:budget.calibration_images]
+
+
+def _export(out: Path, source: Any, budget: Budget, seed: int) -> dict[str, Path]:
+    """DIR/export: float32 and integer-only int8 .tflite of the trained model."""
+    from mhzoo.export import to_tflite
+
+    from mhzoo.builder import build
+    from mhzoo.spec import ArchSpec
+
+    folder = out / "export"
+    files = {"cpu_fp32": folder / "model_float32.tflite",
+             "cpu_int8": folder / "model_int8.tflite"}
+    if all(f.is_file() for f in files.values()):
+        return files
+    folder.mkdir(exist_ok=True)
+    ckpt = out / "train" / "model"
+    cfg = json.loads((ckpt / "config.json").read_text())
+    size = int((cfg.get("pretrained_cfg") or {}).get("input_size", [224])[0])
+    model = build(ArchSpec.from_dict(cfg["spec"]), 1.0, weights=str(ckpt),
+                  input_shape=(size, size, 3))
+    labels = [ln for ln in (ckpt / "labels.txt").read_text().splitlines()] if (
+        ckpt / "labels.txt").is_file() else None
+    if not files["cpu_fp32"].is_file():
+        to_tflite(model, files["cpu_fp32"], "float32", labels=labels, force=True,
+                  fidelity_images=4)
+    if not files["cpu_int8"].is_file():
+        images = _calibration_images(source, budget, seed, size)
+        to_tflite(model, files["cpu_int8"], "int8_full", representative_data=images,
+                  calibration_steps=len(images), labels=labels, force=True, fidelity_images=4)
+    return files
+
+
+def _bench(out: Path, result_path: Path, exported: dict[str, Path], targets: list[str],
+           deploy: Any, budget: Budget, progress: bool) -> list[Any]:
+    """DIR/bench.sqlite: the searched spec and the zoo's models at the deployment size, and
+    the exported files on their own target."""
+    from mhzoo.benchmarks.runner import RunConfig, machine_id
+    from mhzoo.benchmarks.store import LatencyStore
+    from mhzoo.benchmarks.sweep import bench
+
+    size = int(deploy.options["input_size"])
+    cfg = RunConfig(**budget.bench_config)
+    models = [str(result_path)] + [m for m in budget.baselines if m != REFERENCE] + [
+        f"{REFERENCE}@1.0"]
+    with LatencyStore(out / "bench.sqlite") as store:
+        bench(models, targets, db=store, config=cfg, input_size=size,
+              workdir=out / "bench_models", progress=progress)
+        for t, f in exported.items():
+            if t in targets:
+                bench([str(f)], [t], db=store, config=cfg, progress=progress)
+        return store.records(machine=machine_id())
+
+
+def _report(out: Path, result: dict[str, Any], train_metrics: dict[str, Any],
+            records: list[Any], targets: list[str], deploy: Any, budget: Budget,
+            exported: dict[str, Path]) -> dict[str, Any]:
+    from mhzoo.benchmarks.report import build_report, paper_dataset, render, table_from_records
+    from mhzoo.benchmarks.sweep import parse_model_ref
+
+    from mhzoo.atomic import atomic_write_text
+
+    size = int(deploy.options["input_size"])
+    found = parse_model_ref(str(out / "search" / "search_result.json"))
+    rows = [(found.name, 1.0)] + [(m, 1.0) for m in budget.baselines if m != REFERENCE] + [
+        (REFERENCE, 1.0)]
+    table = table_from_records(records, targets, models=rows, input_size=size)
+    report = build_report(table, reference=f"{REFERENCE}@1.0")
+    mine = next(r for r in report.rows if r.model == found.name)
+    pred = result.get("predicted", {})
+    mode = str(result.get("reward", {}).get("name", ""))
+    summary: dict[str, Any] = {
+        "searched": found.name, "genotype": result.get("genotype_string"),
+        "reward": mode, "input_size": size, "targets": targets,
+        "predicted": pred,
+        "measured": {"latency_ms": mine.latency_ms, "mn_norm_avg": mine.mn_norm_avg,
+                     "mn_norm_max": mine.mn_norm_max},
+        "held_out_top1": train_metrics.get("held_out_top1"),
+        "exported": {t: str(p) for t, p in exported.items()},
+    }
+    summary["exported_latency_ms"] = {
+        t: next((r.median_ms for r in records if r.model == p.stem and r.target == t), None)
+        for t, p in exported.items() if t in targets}
+    for k in ("mn_norm_avg", "mn_norm_max"):
+        if pred.get(k) and getattr(mine, k):
+            summary[f"{k}_measured_over_predicted"] = round(getattr(mine, k) / pred[k], 4)
+    paper, printed = paper_dataset("paper-pixel4")
+    summary["paper_pixel4"] = {r.label: {"mn_norm_avg": printed[r.label][0],
+                                         "mn_norm_max": printed[r.label][1],
+                                         "top1_pct": r.top1_accuracy_pct}
+                               for r in paper.rows if r.model in NAMED_REWARDS}
+    report.notes.append(f"searched: {found.name} ({mode} reward), held-out top-1 of the "
+                        f"retrained proxy {summary['held_out_top1']}; predicted MN-Norm avg "
+                        f"{pred.get('mn_norm_avg')}, max {pred.get('mn_norm_max')}")
+    report.notes.append("paper (Pixel 4, Table 1): " + "; ".join(
+        f"{k} avg {v['mn_norm_avg']} max {v['mn_norm_max']} top-1 {v['top1_pct']}%"
+        for k, v in summary["paper_pixel4"].items()))
+    title = f"mhzoo regenerate ({mode}) on this machine, input {size}"
+    for fmt in ("md", "csv"):
+        atomic_write_text(out / f"report.{fmt}", render(report, fmt, title=title))
+    summary["table"] = json.loads(render(report, "json"))
+    return summary
+
+
+# ---------------------------------------------------------------------------- CLI
+@click.command("regenerate")
+@click.argument("name", required=False)
+@click.option("--reward", default=None, metavar="avg|max|single:TARGET",
+              help="Instead of NAME: the reward of the search.")
+@click.option("--data", required=True, help="TFRecord shard folder or image-folder tree.")
+@click.option("--cost-models", type=click.Path(), default=None,
+              help="Folder of linear cost models (default: collect and fit them here).")
+@click.option("--targets", default="cpu_fp32,cpu_int8", show_default=True,
+              help="Local targets.")
+@click.option("--preset", type=click.Choice(["cpu-proxy", "imagenet-tpu"]), default="cpu-proxy",
+              show_default=True, help="Search preset.")
+@click.option("--train-preset", type=click.Choice(["cifar10-proxy", "imagenet"]),
+              default="cifar10-proxy", show_default=True)
+@click.option("--cost-archs", type=click.IntRange(10), default=None,
+              help="Architectures to measure for the cost models.")
+@click.option("--steps", type=click.IntRange(1), default=None, help="Search steps.")
+@click.option("--strategy", type=click.Choice(["default", "mirrored", "multi_worker", "tpu"]),
+              default="default", show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--tiny", is_flag=True, help="A tiny budget for every stage (CI).")
+@click.option("--no-progress", is_flag=True)
+@click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False))
+def regenerate_cmd(name: str | None, reward: str | None, data: str, cost_models: str | None,
+                   targets: str, preset: str, train_preset: str, cost_archs: int | None,
+                   steps: int | None, strategy: str, seed: int, tiny: bool, no_progress: bool,
+                   out_dir: str) -> None:
+    """Cost models -> search -> training -> float / int8 export -> benchmark -> MN-Norm report
+    (every stage resumable; rerun the same command to continue)."""
+    r = _reward_of(name, reward)
+    ts = tuple(t.strip() for t in targets.split(",") if t.strip())
+    summary = regenerate(out_dir, reward=r, data=data, cost_models=cost_models, targets=ts,
+                         preset=preset, train_preset=train_preset, tiny=tiny,
+                         cost_archs=cost_archs, steps=steps, strategy=strategy, seed=seed,
+                         progress=not no_progress, echo=lambda s: click.echo(s, err=True))
+    click.echo((Path(out_dir) / "report.md").read_text())
+    m, p = summary["measured"], summary["predicted"]
+    click.echo(f"searched {summary['searched']}: measured MN-Norm avg {m['mn_norm_avg']}, max "
+               f"{m['mn_norm_max']} (predicted {p.get('mn_norm_avg')}, {p.get('mn_norm_max')}); "
+               f"held-out top-1 {summary['held_out_top1']} -> {out_dir}")
+

@@ -1,0 +1,51 @@
+"""Helpers of the search-loop tests: synthetic local-like linear cost models of a space.
+
+``cpu_fp32`` / ``cpu_int8`` latencies are made from the profiler's exact per-architecture MAdds
+and parameter counts (additive over blocks, like a measured CPU latency to first order), then a
+:class:`~mhzoo.search.cost.LinearCostModel` is fitted on them from the TuNAS features, as for
+measured data. The reference factors ``C_i`` are the mean prediction over the samples, so that
+MN-Norm 1 lies inside the space.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import numpy as np
+
+TINY = {"input_size": 32, "width": 0.25, "max_layers": 2}
+PROXY = {"input_size": 32, "stem_stride": 1, "width": 0.25}
+
+
+def synthetic_latency(space, genotypes):
+    """``{target: ms}`` arrays of the genotypes at the space's input size."""
+    from mhzoo.profiler import profile
+
+    size = space.options["input_size"]
+    prof = [profile(space.decode(g), 1.0, size) for g in genotypes]
+    madds = np.array([p.madds_m for p in prof])
+    params = np.array([p.params_m for p in prof])
+    scale = (224 / size) ** 2  # latencies of a 224 px model's order
+    return {"cpu_fp32": 0.05 * madds * scale + 1.0,
+            "cpu_int8": 0.02 * madds * scale + 0.8 * params + 0.5}
+
+
+def write_cost_models(folder, space, *, n=160, seed=0, targets=("cpu_fp32", "cpu_int8")):
+    """Fit and write one linear model per target plus reference_ms.json into ``folder``."""
+    from mhzoo.search.cost import LinearCostModel
+    from mhzoo.search.search_cost import write_reference
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = random.Random(seed)
+    gs = [space.sample(rng) for _ in range(n)]
+    lat = synthetic_latency(space, gs)
+    factors = {}
+    for t in targets:
+        m = LinearCostModel.fit(space, gs, lat[t], t, machine="synthetic", lambdas=(1e-3,))
+        m.save(folder / f"{t}.json")
+        factors[t] = float(np.mean(m.predict(gs)))
+    write_reference(folder, factors, reference="synthetic-mean", input_size=space.options[
+        "input_size"])
+    return factors

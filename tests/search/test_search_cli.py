@@ -1,0 +1,122 @@
+"""``mhzoo search run``: bad inputs are one-line errors (exit 2) that leave nothing behind; a
+small search runs from the command line and its result goes to ``mhzoo info`` / ``export``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from mhzoo.search import get_space  # noqa: E402
+from search_helpers import write_cost_models  # noqa: E402
+
+from mhzoo.cli import main  # noqa: E402
+
+SPACE = {"input_size": 32, "width": 0.25, "max_layers": 1}
+
+
+def _cli(args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def _one_line_error(res, needle):
+    assert res.exit_code == 2, res.output
+    lines = [ln for ln in res.output.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("Error: ") and needle in lines[0], res.output
+
+
+@pytest.fixture(scope="module")
+def cost_dir(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("cm")
+    write_cost_models(folder, get_space("multi_hardware", **SPACE), n=40)
+    return folder
+
+
+def _args(cost, data, out, **kw):
+    args = {"--space": "multi_hardware", "--reward": "max", "--cost-models": cost,
+            "--data": data, "-o": out, **kw}
+    flat = ["search", "run", "-O", "max_layers=1", "--no-progress"]
+    for k, v in args.items():
+        if v is not None:
+            flat += [k, v]
+    return flat
+
+
+def test_bad_inputs_are_one_line_errors_and_leave_nothing(cost_dir, shared_data, tmp_path):
+    from mhzoo.search.cost import LinearCostModel
+    from mhzoo.search.result import write_run
+
+    data = shared_data / "cifar10"
+    out = tmp_path / "out"
+    # cost models of another space, and of other structural options
+    other = tmp_path / "other"
+    other.mkdir()
+    fb = get_space("proxylessnas")
+    gs = [fb.sample(s) for s in range(12)]
+    LinearCostModel.fit(fb, gs, [1.0 + i for i in range(12)], "cpu_fp32",
+                        lambdas=(1.0,)).save(other / "cpu_fp32.json")
+    _one_line_error(_cli(_args(other, data, out)), "space 'proxylessnas'")
+    res = _cli(["search", "run", "--reward", "max", "--cost-models", cost_dir, "--data", data,
+                "-o", out, "-O", "max_layers=2"])
+    _one_line_error(res, "max_layers")
+    # a reward naming a target with no cost model; unknown reward; unknown space
+    _one_line_error(_cli(_args(cost_dir, data, out, **{"--reward": "single:cpu_fp16"})),
+                    "has no cost model")
+    _one_line_error(_cli(_args(cost_dir, data, out, **{"--reward": "median"})),
+                    "unknown reward")
+    _one_line_error(_cli(_args(cost_dir, data, out, **{"--space": "nope"})),
+                    "unknown search space")
+    # no cost models at all; empty data
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    _one_line_error(_cli(_args(empty, data, out)), "no linear cost models")
+    _one_line_error(_cli(_args(cost_dir, empty, out)), "")
+    assert not out.exists()  # nothing partial anywhere
+    # a folder of another run (another seed), and a folder of something else
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    write_run(foreign, {"status": "running", "request": {"space": "multi_hardware",
+                                                         "seed": 99}})
+    before = sorted(p.name for p in foreign.iterdir())
+    _one_line_error(_cli(_args(cost_dir, data, foreign, **{"--steps": 2})),
+                    "holds another search run")
+    assert sorted(p.name for p in foreign.iterdir()) == before
+    (tmp_path / "misc").mkdir()
+    (tmp_path / "misc" / "notes.txt").write_text("x")
+    _one_line_error(_cli(_args(cost_dir, data, tmp_path / "misc")), "holds something else")
+    # an MN-Norm reward without factors
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    for f in cost_dir.glob("cpu_*.json"):
+        (bare / f.name).write_bytes(f.read_bytes())
+    _one_line_error(_cli(_args(bare, data, out)), "needs the MN-Norm factors")
+    assert not out.exists()
+
+
+def test_cli_search_then_info_and_export(cost_dir, shared_data, tmp_path):
+    data = shared_data / "cifar10"
+    out = tmp_path / "search"
+    res = _cli(_args(cost_dir, data, out, **{"--steps": 2, "--batch": 8, "--limit-train": 16,
+                                             "--limit-held-out": 8}))
+    assert res.exit_code == 0, res.output
+    result = out / "search_result.json"
+    assert "predicted" in res.output and str(result) in res.output
+    body = json.loads(result.read_text())
+    assert body["format"] == "mhzoo.search_result" and "blocks" not in body
+    assert body["run"]["config"]["steps"] == 2
+    # a rerun of the finished search does nothing and says the same
+    again = _cli(_args(cost_dir, data, out, **{"--steps": 2, "--batch": 8, "--limit-train": 16,
+                                               "--limit-held-out": 8}))
+    assert again.exit_code == 0 and again.output == res.output
+    info = _cli(["info", result, "--input-size", "32", "--json"])
+    assert info.exit_code == 0, info.output
+    assert json.loads(info.output)["name"] == body["spec"]["name"]
+    exp = _cli(["export", result, "--quant", "float32", "--input-size", "32", "--num-classes",
+                "10", "-o", tmp_path / "m.tflite"])
+    assert exp.exit_code == 0, exp.output
+    assert (tmp_path / "m.tflite").stat().st_size > 1000
