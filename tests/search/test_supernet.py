@@ -109,6 +109,9 @@ def test_only_the_sampled_branch_runs(small, monkeypatch):
     from mhzoo.search.supernet import model as model_lib
 
     space, net = small
+    x = _images(n=4)
+    g = space.sample(5)
+    net(x, net.masks_of(g), training=True)  # the first call builds the layers (all branches)
     calls = []
     orig = model_lib._SlotLayer._branch
 
@@ -117,8 +120,6 @@ def test_only_the_sampled_branch_runs(small, monkeypatch):
         return orig(self, br, *args)
 
     monkeypatch.setattr(model_lib._SlotLayer, "_branch", counting)
-    x = _images(n=4)
-    g = space.sample(5)
     net(x, net.masks_of(g), training=True)
     per_slot = {}
     for slot, key in calls:
