@@ -11,7 +11,14 @@ Pure Python at import time (no TensorFlow). Spaces: ``multi_hardware`` (the pape
 """
 
 from mhzoo.search.space import TAGS, Decision, Genotype, LayerChoice, Slot, Space
-from mhzoo.search.spaces import decode_genotype, get_space, list_spaces, load_genotype, space_of
+from mhzoo.search.spaces import (
+    decode_genotype,
+    get_space,
+    list_spaces,
+    load_genotype,
+    save_genotype,
+    space_of,
+)
 
 __all__ = ["TAGS", "Decision", "Genotype", "LayerChoice", "Slot", "Space", "decode_genotype",
-           "get_space", "list_spaces", "load_genotype", "space_of"]
+           "get_space", "list_spaces", "load_genotype", "save_genotype", "space_of"]

@@ -20,40 +20,11 @@ Nothing here imports TensorFlow unless the converter writer is asked for.
 from __future__ import annotations
 
 import json
-from pathlib import Path
-from typing import Any
 
 import click
+from mhzoo.search.cli_options import open_space, read_genotypes
 
 __all__ = ["search_cmd"]
-
-
-def _parse_option_value(text: str) -> Any:
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError:
-        if "," in text:
-            return tuple(_parse_option_value(t) for t in text.split(",") if t)
-        return text
-    return tuple(value) if isinstance(value, list) else value
-
-
-def _space_options(options: tuple[str, ...], input_size: int | None = None) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for item in options:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise ValueError(f"space option must look like key=value, got {item!r}")
-        out[key.strip()] = _parse_option_value(value.strip())
-    if input_size is not None:
-        out["input_size"] = input_size
-    return out
-
-
-def _space(name: str, options: tuple[str, ...] = (), input_size: int | None = None) -> Any:
-    from mhzoo.search.spaces import get_space
-
-    return get_space(name, **_space_options(options, input_size))
 
 
 _OPTION = click.option("--option", "-O", "options", multiple=True, metavar="KEY=VALUE",
@@ -78,7 +49,7 @@ def space_cmd(name: str, n_sample: int, seed: int, options: tuple[str, ...],
     """Describe search space NAME (decisions, size) and optionally sample from it."""
     from mhzoo.search.collect import sample_genotypes
 
-    space = _space(name, options)
+    space = open_space(name, options)
     samples = sample_genotypes(space, n_sample, seed) if n_sample else []
     if as_json:
         click.echo(json.dumps({
@@ -109,52 +80,19 @@ def space_cmd(name: str, n_sample: int, seed: int, options: tuple[str, ...],
 def encode_cmd(model: str, space_name: str, width: float, divisible_by: int | None,
                options: tuple[str, ...], output: str | None) -> None:
     """The genotype of MODEL (a registered name or spec JSON) in a space."""
+    from mhzoo.search.spaces import save_genotype
+
     from mhzoo.builder import resolve_spec
     from mhzoo.widths import scale_spec
 
-    space = _space(space_name, options)
+    space = open_space(space_name, options)
     g = space.encode(scale_spec(resolve_spec(model), width, divisible_by))
     if output:
-        g.save(output)
+        save_genotype(g, output)
     click.echo(g.to_string())
 
 
 # ---------------------------------------------------------------------------- collect
-def read_genotypes(path: str | Path, space: Any) -> list[Any]:
-    """Genotypes of a file: one compact string per line (``#`` comments), a JSON genotype, or a
-    JSON list of genotypes / strings; each is checked against ``space``."""
-    from mhzoo.search.space import Genotype
-
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ValueError(f"cannot read genotype file {p}: {exc}") from None
-    items: list[Any]
-    if text.lstrip().startswith(("{", "[")):
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{p}: malformed JSON ({exc})") from None
-        items = data if isinstance(data, list) else [data]
-    else:
-        items = [ln.strip() for ln in text.splitlines()
-                 if ln.strip() and not ln.lstrip().startswith("#")]
-    out = []
-    for j, item in enumerate(items):
-        try:
-            g = Genotype.from_string(item) if isinstance(item, str) else Genotype.from_dict(item)
-            if g.space != space.name:
-                raise ValueError(f"genotype is of space {g.space!r}, not {space.name!r}")
-            space.active(g)  # checks the length, every index and the structural options
-            out.append(g)
-        except ValueError as exc:
-            raise ValueError(f"{p}: genotype {j + 1}: {exc}") from None
-    if not out:
-        raise ValueError(f"{p} holds no genotypes")
-    return out
-
-
 @search_cmd.command("collect")
 @click.option("--space", "space_name", required=True, help="Search space name.")
 @click.option("--target", "targets", required=True, help="Local targets, e.g. cpu_fp32,cpu_int8.")
@@ -183,7 +121,7 @@ def collect_cmd(space_name: str, targets: str, n: int | None, seed: int,
     from mhzoo.benchmarks.targets import parse_targets
     from mhzoo.search.collect import collect, parse_shard, sample_genotypes
 
-    space = _space(space_name, options, input_size)
+    space = open_space(space_name, options, input_size)
     ts = parse_targets(targets)
     part = parse_shard(shard)
     if genotypes_file is not None:
@@ -232,7 +170,7 @@ def dataset_cmd(db: str, space_name: str, targets: str, options: tuple[str, ...]
 
     check_output_path(output, force=force)
     names = [t.strip() for t in targets.split(",") if t.strip()]
-    rows = store_dataset(db, _space(space_name, options), names, machine=machine)
+    rows = store_dataset(db, open_space(space_name, options), names, machine=machine)
     write_dataset_csv(output, rows, names)
     click.echo(f"{len(rows)} architectures -> {output}")
 

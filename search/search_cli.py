@@ -17,14 +17,13 @@ from __future__ import annotations
 from typing import Any
 
 import click
+from mhzoo.search.cli_options import space_options
 
 __all__ = ["run_cmd"]
 
 
 def _options(items: tuple[str, ...]) -> dict[str, Any]:
-    from mhzoo.search.cli import _space_options
-
-    return _space_options(items)
+    return space_options(items)
 
 
 @click.command("run")

@@ -245,20 +245,19 @@ class Genotype:
         return self.to_string()
 
     # ------------------------------------------------------------------ files
-    def save(self, path: str | Path, *, with_spec: bool = True) -> Path:
+    def save(self, path: str | Path, *, spec: ArchSpec | None = None) -> Path:
         """Write the JSON form atomically.
 
-        With ``with_spec`` the decoded ``ArchSpec`` is stored too (under ``"spec"``), so the core
+        With ``spec`` (the decoded ``ArchSpec``) it is stored too, under ``"spec"``, so the core
         reads the file as a spec: ``mhzoo.build("g.json")``, ``mhzoo info/export/bench g.json``
-        work without importing :mod:`mhzoo.search`.
+        work without importing :mod:`mhzoo.search`. :func:`mhzoo.search.spaces.save_genotype`
+        decodes and stores it for you.
         """
         from mhzoo.atomic import atomic_write_text
 
         data = self.to_dict()
-        if with_spec:
-            from mhzoo.search.spaces import decode_genotype
-
-            data["spec"] = decode_genotype(self).to_dict()
+        if spec is not None:
+            data["spec"] = spec.to_dict()
         return atomic_write_text(path, json.dumps(data, indent=1) + "\n")
 
     @classmethod

@@ -13,7 +13,8 @@ from mhzoo.search.space_proxylessnas import ProxylessNASSpace
 
 from mhzoo.spec import ArchSpec
 
-__all__ = ["decode_genotype", "get_space", "list_spaces", "load_genotype", "space_of"]
+__all__ = ["decode_genotype", "get_space", "list_spaces", "load_genotype", "save_genotype",
+           "space_of"]
 
 _SPACES: dict[str, type[Space]] = {cls.name: cls for cls in (
     MultiHardwareSpace, ProxylessNASSpace, MobileNetV3LikeSpace, FBNetSpace)}
@@ -42,6 +43,12 @@ def decode_genotype(genotype: Genotype | str) -> ArchSpec:
     if isinstance(genotype, str):
         genotype = Genotype.from_string(genotype)
     return space_of(genotype).decode(genotype)
+
+
+def save_genotype(genotype: Genotype, path: str | Path, *, with_spec: bool = True) -> Path:
+    """Write a genotype file atomically, with its decoded spec (``with_spec``) so that
+    ``mhzoo.build("g.json")`` and ``mhzoo info/export/bench g.json`` read it as a spec."""
+    return genotype.save(path, spec=decode_genotype(genotype) if with_spec else None)
 
 
 def load_genotype(path: str | Path) -> Genotype:

@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 import click
+from mhzoo.search.cli_options import open_space, read_genotypes
 
 __all__ = ["costmodel_cmd"]
 
@@ -14,10 +15,9 @@ KINDS = {"linear": "LinearCostModel", "lut": "BlockLUTModel"}
 
 def _dataset(path: str, space_name: str | None, options: tuple[str, ...],
              targets: list[str] | None, machine: str | None) -> Any:
-    from mhzoo.search.cli import _space
     from mhzoo.search.cost.data import load_dataset
 
-    space = _space(space_name, options) if space_name else None
+    space = open_space(space_name, options) if space_name else None
     return load_dataset(path, space, targets=targets, machine=machine)
 
 
@@ -107,7 +107,6 @@ def predict_cmd(models: tuple[str, ...], genotypes: tuple[str, ...],
                 genotypes_file: str | None, norm_factors: str | None, as_json: bool) -> None:
     """Predicted latency per target (and MN-Norm avg / max with --norm-factors)."""
     from mhzoo.benchmarks.normalization import parse_assignments
-    from mhzoo.search.cli import read_genotypes
     from mhzoo.search.cost import MultiHardwareCost, load_model
 
     loaded = [load_model(m) for m in models]

@@ -8,6 +8,7 @@ import random
 import numpy as np
 import pytest
 from mhzoo.search import Genotype, decode_genotype, get_space, list_spaces, load_genotype
+from mhzoo.search.spaces import save_genotype
 
 SPACES = list_spaces()
 
@@ -42,7 +43,7 @@ def test_round_trips(name, tmp_path):
         g2 = space.encode(spec)
         assert space.decode(g2) == spec  # same blocks, same (content-derived) name
         assert space.encode(space.decode(g2)) == g2  # encode is canonical
-    path = g.save(tmp_path / "g.json")
+    path = save_genotype(g, tmp_path / "g.json")
     assert load_genotype(path) == g
     (tmp_path / "g.txt").write_text(g.to_string() + "\n")
     assert load_genotype(tmp_path / "g.txt") == g
