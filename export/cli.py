@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import click
@@ -65,9 +66,15 @@ def export_cmd(name: str, width: float, quant: str, calib: Path | None, labels: 
     import mhzoo
     model = mhzoo.build(name, width, input_shape=(input_size, input_size, 3),
                         num_classes=num_classes, weights=weights)
-    result = to_tflite(model, output, quant=quant, representative_data=calib,
-                       calibration_steps=calibration_steps, labels=label_list, force=force,
-                       qat_steps=qat_steps, progress=not as_json)
+    from mhzoo.export.tflite import requantization_note
+
+    if (note := requantization_note(model, quant)) is not None:
+        click.echo(f"Note: {note}", err=True)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="these weights were dequantized")
+        result = to_tflite(model, output, quant=quant, representative_data=calib,
+                           calibration_steps=calibration_steps, labels=label_list, force=force,
+                           qat_steps=qat_steps, progress=not as_json)
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2, allow_nan=False))
     else:

@@ -35,7 +35,8 @@ from mhzoo.export.quant import (
 from mhzoo.atomic import atomic_dir, atomic_group, check_output_path
 
 __all__ = ["DEFAULT_CALIBRATION_STEPS", "ExportResult", "export_model", "fidelity_path",
-           "labels_and_classes", "read_labels", "tflite_bytes", "to_saved_model", "to_tflite"]
+           "labels_and_classes", "read_labels", "requantization_note", "tflite_bytes",
+           "to_saved_model", "to_tflite"]
 
 DEFAULT_CALIBRATION_STEPS = 100  # images used for calibration / QAT fine-tuning at most
 DEFAULT_FIDELITY_IMAGES = 8
@@ -246,6 +247,25 @@ def _metadata(model: Any, kwargs: dict[str, Any], quant: str, labels: list[str] 
         extra_files={INFO_FILE: json.dumps(info, indent=2, allow_nan=False).encode()})
 
 
+def requantization_note(model: Any, quant: str) -> str | None:
+    """What to tell a user who quantizes weights that were dequantized from an int8 model.
+
+    Weights converted from a quantized ``.tflite`` (``config.json`` source ``quantized``, e.g.
+    ``multi_avg_100.tfm_qat_in1k``) are already on an int8 grid; an int8 / QAT export
+    re-quantizes them (new activation ranges, a second rounding). ``None`` for other models
+    and for float modes.
+    """
+    cfg = getattr(model, "pretrained_cfg", None) or {}
+    source = cfg.get("source") if isinstance(cfg, dict) else None
+    if not (isinstance(source, dict) and source.get("quantized")) or not (
+            quant.startswith("int8") or quant == "qat"):
+        return None
+    tag = (cfg.get("pretrained_cfg") or {}).get("tag") or source.get("url") or "the source"
+    return (f"these weights were dequantized from an already quantized TFLite model ({tag}); "
+            f"--quant {quant} re-quantizes them. To deploy the model as published, use the "
+            f"original file: mhzoo fetch {tag} -o FILE.tflite")
+
+
 def to_tflite(
     model: Any,
     path: str | os.PathLike,
@@ -294,6 +314,8 @@ def to_tflite(
 
     t0 = time.perf_counter()
     quant = check_mode(quant)
+    if (note := requantization_note(model, quant)) is not None:
+        warnings.warn(note, UserWarning, stacklevel=2)
     out = check_output_path(path, force=force)
     fid_out = fidelity_path(out)
     check_output_path(fid_out, force=force)

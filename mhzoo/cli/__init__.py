@@ -34,6 +34,7 @@ COMMANDS: dict[str, str] = {
     "report": "mhzoo.benchmarks.cli:report_cmd",
     "quickstart": "mhzoo.benchmarks.cli:quickstart_cmd",
     "convert": "mhzoo.weights.cli:convert_cmd",
+    "fetch": "mhzoo.weights.cli:fetch_cmd",
     "train": "mhzoo.search.training.cli:train_cmd",
     "eval": "mhzoo.search.training.cli:eval_cmd",
     "search": "mhzoo.search.cli:search_cmd",
@@ -41,7 +42,7 @@ COMMANDS: dict[str, str] = {
 }
 
 #: commands that never need TensorFlow
-QUIET_COMMANDS = frozenset({"list", "info", "report"})
+QUIET_COMMANDS = frozenset({"list", "info", "report", "fetch"})
 #: commands that check their arguments first and then import TensorFlow themselves (quietly),
 #: so that bad input fails in a fraction of a second
 SELF_IMPORTING_COMMANDS = frozenset({"export", "inspect", "bench", "convert", "quickstart",

@@ -36,7 +36,7 @@ __all__ = ["SOURCES", "PretrainedTag", "WeightSource", "check_checkpoint_dir", "
            "read_safetensors", "register_pretrained", "save_pretrained"]
 
 #: ``convert(source=...)`` values.
-SOURCES = ("tf-model-garden", "keras", "timm")
+SOURCES = ("tf-model-garden", "keras", "timm", "tflite")
 
 
 def open_weights(weights: str | os.PathLike, *, model: str | None = None,
@@ -65,9 +65,10 @@ def convert(source: str, src: Any, out: str | os.PathLike, *, model: str | None 
     """Convert an upstream checkpoint into an mhzoo checkpoint folder ``out``.
 
     Args:
-        source: ``"tf-model-garden"``, ``"keras"`` or ``"timm"``.
+        source: ``"tf-model-garden"``, ``"keras"``, ``"timm"`` or ``"tflite"``.
         src: checkpoint path (Model Garden prefix / folder; Keras file or model object; timm
-            folder or ``"hf-hub:timm/<repo>"``).
+            folder or ``"hf-hub:timm/<repo>"``; a ``.tflite`` classification model of ``model``,
+            float or quantized, mapped by structure and dequantized).
         out: output folder (written atomically).
         model: mhzoo model name (required except for timm, where it is checked).
         width: width multiplier (checked against the tensors; inferred when ``None``).
@@ -96,6 +97,13 @@ def convert(source: str, src: Any, out: str | os.PathLike, *, model: str | None 
         if model is None:
             raise ValueError("converting Keras weights needs --model")
         conv = convert_keras(src, model=model, width=width, num_classes=num_classes)
+    elif source == "tflite":
+        from mhzoo.weights.convert_tflite import convert_tflite
+
+        if model is None:
+            raise ValueError("converting a TFLite model needs --model (its structure is matched "
+                             "against that architecture)")
+        conv = convert_tflite(src, model=model, width=width, num_classes=num_classes)
     else:
         from mhzoo.weights.convert_timm import convert_timm
 

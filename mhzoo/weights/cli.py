@@ -7,12 +7,12 @@ import click
 from mhzoo.bounds import MAX_CLASSES
 from mhzoo.cli.core import parse_width
 
-__all__ = ["convert_cmd"]
+__all__ = ["convert_cmd", "fetch_cmd"]
 
 
 @click.command("convert")
 @click.option("--from", "source", required=True,
-              type=click.Choice(["tf-model-garden", "keras", "timm"]),
+              type=click.Choice(["tf-model-garden", "keras", "timm", "tflite"]),
               help="Format of SRC.")
 @click.argument("src")
 @click.option("--model", help="mhzoo model name (e.g. multi_max; timm: checked, optional).")
@@ -29,7 +29,8 @@ def convert_cmd(source: str, src: str, model: str | None, width: float | None,
 
     \b
     SRC: Model Garden checkpoint prefix (.../ckpt-N) or folder; Keras .h5 / .keras /
-    .weights.h5 file; timm folder (model.safetensors + config.json) or hf-hub:timm/<repo>.
+    .weights.h5 file; timm folder (model.safetensors + config.json) or hf-hub:timm/<repo>;
+    a .tflite of the same architecture (float or int8: dequantized, mapped by structure).
     The output folder holds model.safetensors + config.json + README.md; load it with
     mhzoo.build(NAME, weights=DIR).
     """
@@ -41,3 +42,43 @@ def convert_cmd(source: str, src: str, model: str | None, width: float | None,
     path = convert(source, src, out, model=model, width=width, num_classes=num_classes,
                    force=force)
     click.echo(f"wrote {path} (load with mhzoo.build(..., weights={str(path)!r}))")
+
+
+@click.command("fetch")
+@click.argument("tag")
+@click.option("-o", "--output", "out", required=True,
+              help="Output file (a .tflite tag) or folder (a checkpoint tag).")
+@click.option("--force", is_flag=True, help="Replace an existing output.")
+def fetch_cmd(tag: str, out: str, force: bool) -> None:
+    """Download the upstream file(s) of pretrained TAG unchanged (verified, cached).
+
+    \b
+    For deployment as published: e.g. mhzoo fetch multi_avg_100.tfm_qat_in1k -o m.tflite
+    gives the Model Garden's own int8 QAT TFLite, instead of a re-quantization of the
+    dequantized weights that mhzoo.build(..., weights=TAG) loads.
+    """
+    import shutil
+    from pathlib import Path
+
+    from mhzoo.atomic import atomic_dir, atomic_path, check_output_path
+    from mhzoo.weights.pretrained import resolve_tag
+    from mhzoo.weights.resolve import fetch_pretrained_files
+
+    entry = resolve_tag(tag)
+    if entry.source != "url":
+        raise ValueError(f"{entry.name} is a {entry.source} source, not a downloadable file; "
+                         "load it with mhzoo.build(..., weights=TAG) or mhzoo convert")
+    target = Path(out)
+    if entry.file_format == "tflite":
+        check_output_path(target, force=force)
+        files = fetch_pretrained_files(entry.name)
+        with atomic_path(target) as tmp:
+            shutil.copyfile(files[0], tmp)
+    else:
+        if target.exists() and not (force and target.is_dir()):
+            raise ValueError(f"{target} exists; pass --force to replace it (folders only)")
+        files = fetch_pretrained_files(entry.name)
+        with atomic_dir(target) as tmp:
+            for f in files:
+                shutil.copyfile(f, tmp / f.name)
+    click.echo(f"wrote {target} ({entry.name}, from {entry.url})")

@@ -10,8 +10,10 @@ Every entry points to a real upstream source and states the preprocessing it exp
   installed ``keras.src.applications`` modules), converted on first use;
 * timm tags (``ra_in1k``, ``lamb_in1k``, ``tf_in1k`` ...): ``timm/<architecture>.<tag>`` repos on
   the Hugging Face Hub, downloaded through :mod:`mhzoo.weights.hub` and converted on first use;
-* ``tfm_in1k``: Model Garden checkpoints on Google Cloud Storage (fetched by the user, then
-  converted with ``mhzoo convert --from tf-model-garden``).
+* ``tfm_qat_in1k`` / ``tfm_in1k``: public TF Model Garden files on Google Cloud Storage,
+  downloaded over HTTPS (:mod:`mhzoo.weights.url`) and converted on first use: the QAT int8
+  Multi-AVG ``.tflite`` (dequantized by :mod:`mhzoo.weights.convert_tflite`) and the
+  ImageNet-pretrained Multi-AVG-Seg backbone checkpoint (:mod:`mhzoo.weights.convert_tfm`).
 
 ``weights="imagenet"`` picks the model's default tag at the requested width: the one entry
 flagged ``default=True`` for that (model, width); :func:`register_pretrained` refuses a second
@@ -19,8 +21,8 @@ one, so the choice never depends on registration order. The rule the built-in fl
 ``keras_in1k`` wherever keras.applications publishes the (model, width) (what
 ``keras.applications.X(weights="imagenet")`` users get), else the timm tag (today only
 ``mobilenet_v3_small_050.lamb_in1k``); other tags are picked by name. Where no public
-classification weights exist (Multi-AVG, Multi-MAX), it raises and says so: mhzoo never falls
-back to random weights in silence.
+classification weights exist (Multi-MAX), it raises and says so: mhzoo never falls back to random
+weights in silence. Multi-AVG's default is the Model Garden's QAT int8 model, dequantized.
 
 Integrity. A tag's ``sha256`` pin, when set, is enforced on every load of a Hub source (the
 cached ``model.safetensors`` is hashed and compared) and on the download of a keras source;
@@ -35,7 +37,11 @@ computed without downloading the upstream files), so what is verified is weaker:
   ``WEIGHTS_HASHES`` pin; keras publishes no hash for the MobileNet / MobileNetV2 files, so
   those are checked only by the converter (readable HDF5, every tensor present with the
   expected shape);
-* Model Garden sources are fetched by the user and converted with the same strict checks.
+* url sources (Model Garden files): the file must be complete (the server's length), match the
+  md5 Google Cloud Storage states for it (``x-goog-hash``) and, where pinned, the sha256; the
+  sha256 of the accepted file is recorded and checked on every later load. The built-in url
+  tags pin no sha256 (the files could not be downloaded where mhzoo was written); their
+  ``notes`` say what was not verified. The converters then check the structure strictly.
 """
 
 from __future__ import annotations
@@ -63,9 +69,15 @@ class PretrainedTag:
         model: mhzoo registry name the weights load into.
         width: width multiplier.
         tag: weight tag (``keras_in1k``, ``ra_in1k`` ...).
-        source: ``"keras"``, ``"timm-hub"``, ``"hub"`` (an mhzoo-format Hub repo) or
-            ``"tf-model-garden"`` (manual download).
-        url: download url (keras) or where to fetch it (Model Garden).
+        source: ``"keras"``, ``"timm-hub"``, ``"hub"`` (an mhzoo-format Hub repo), ``"url"`` (a
+            public file downloaded over HTTPS) or ``"tf-model-garden"`` (manual download).
+        url: download url (keras, url) or where to fetch it (Model Garden).
+        file_format: what a ``url`` source holds: ``"tflite"`` (a TFLite model, converted by
+            structure) or ``"tf-checkpoint"`` (a folder URL holding a TF ``checkpoint`` state
+            file and its ``.index`` / ``.data`` files, in the Model Garden layout).
+        source_page: the public page that documents the file (where its URL and figures come
+            from).
+        notes: what could not be verified about the upstream file (hash, layout), stated.
         hf_hub_id: ``org/repo`` for Hub sources.
         revision: pinned Hub revision (commit hash or tag); ``None`` follows ``main`` (the
             latest commit at download time).
@@ -100,6 +112,9 @@ class PretrainedTag:
     description: str = ""
     keras_model: str | None = None
     default: bool = False
+    file_format: str | None = None
+    source_page: str | None = None
+    notes: str = ""
 
     @property
     def slug(self) -> str:
@@ -126,9 +141,6 @@ _REGISTRY: dict[str, PretrainedTag] = {}
 NO_PUBLIC_WEIGHTS = {
     "multi_max": "no public ImageNet checkpoint of Multi-MAX exists (the paper released none, and "
                  "the TF Model Garden publishes none)",
-    "multi_avg": "no public float ImageNet classification checkpoint of Multi-AVG exists (the TF "
-                 "Model Garden only publishes a QAT int8 TFLite model, "
-                 "mobilenet_v3.5multiavg_1.00_224_int8.tflite, which holds quantized weights)",
     "multi_max_seg": "no public checkpoint of the Multi-MAX-Seg backbone exists",
     "proxylessnas_mobile": "the official ProxylessNAS-Mobile weights are a PyTorch .pth "
                            "(han-cai/files proxyless_mobile.pth) with no mhzoo converter",
@@ -173,6 +185,7 @@ PREPROCESSINGS: dict[str, Preprocessing] = {
 }
 
 _KERAS_V1 = "keras.applications.MobileNet ImageNet weights"
+_TFM = "https://storage.googleapis.com/tf_model_garden/vision/mobilenet/"
 _KERAS_V2_DESC = "keras.applications.MobileNetV2 ImageNet weights"
 _KERAS_V3_DESC = "keras.applications MobileNetV3 ImageNet weights"
 
@@ -232,11 +245,31 @@ PRETRAINED_TAGS: tuple[dict[str, Any], ...] = (
            "minus_one_to_one", "bilinear", None),
           ("mobilenet_v3_small", 1.0, "tf_in1k", "tf_mobilenetv3_small_minimal_100.in1k",
            "minus_one_to_one", "bilinear", "mobilenet_v3_small_minimalistic"))),
-    {"model": "multi_avg_seg", "width": 1.0, "tag": "tfm_in1k", "source": "tf-model-garden",
-     "url": "gs://tf_model_garden/vision/mobilenet/v3.5multiavg_seg_float/",
+    {"model": "multi_avg", "width": 1.0, "tag": "tfm_qat_in1k", "source": "url",
+     "file_format": "tflite", "url": f"{_TFM}v3.5multiavg_1.0_int8/"
+                                     "mobilenet_v3.5multiavg_1.00_224_int8.tflite",
+     "source_page": "https://github.com/tensorflow/models/blob/master/official/projects/qat/"
+                    "vision/README.md",
      "preprocessing": "imagenet", "num_classes": 1001, "default": True,
-     "description": "TF Model Garden ImageNet-pretrained MultiAVG-Seg backbone (MOSAIC "
-                    "init_checkpoint)"},
+     "description": "TF Model Garden MobileNetV3.5 MultiAVG, ImageNet, QAT int8 TFLite "
+                    "(source page: top-1 75.21% float, 74.12% int8 PTQ, 75.13% int8 QAT), "
+                    "dequantized to float weights",
+     "notes": "not verified offline: no sha256 is pinned (the file could not be downloaded "
+              "where mhzoo was written; the md5 Google Cloud Storage states is checked), and "
+              "its exact operator layout is assumed to be the TFLite converter's (checked "
+              "operator by operator on conversion). The normalization is not in the graph "
+              "(Model Garden input_type=tflite exports): ImageNet mean/std as in "
+              "official/vision/serving/image_classification.py."},
+    {"model": "multi_avg_seg", "width": 1.0, "tag": "tfm_in1k", "source": "url",
+     "file_format": "tf-checkpoint", "url": f"{_TFM}v3.5multiavg_seg_float/",
+     "source_page": "https://github.com/tensorflow/models/blob/master/official/projects/mosaic/"
+                    "configs/mosaic_config.py",
+     "preprocessing": "imagenet", "num_classes": 1001, "default": True,
+     "description": "TF Model Garden ImageNet-pretrained MultiAVG-Seg backbone (the MOSAIC "
+                    "configs' init_checkpoint, backbone only)",
+     "notes": "not verified offline: no sha256 is pinned; the folder is assumed to hold a TF "
+              "'checkpoint' state file (tf.train.latest_checkpoint reads it there) and a "
+              "single-shard ckpt (.index + .data-00000-of-00001)."},
 )
 
 

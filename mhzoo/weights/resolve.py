@@ -31,7 +31,7 @@ from mhzoo.weights.fit import write_converted
 from mhzoo.weights.hub import converted_cache_dir, download, offline_reason, parse_hub_id
 from mhzoo.weights.pretrained import PretrainedTag, resolve_tag
 
-__all__ = ["Builder", "open_hub", "open_pretrained", "open_weights"]
+__all__ = ["Builder", "fetch_pretrained_files", "open_hub", "open_pretrained", "open_weights"]
 
 #: ``mhzoo.build``-compatible callable (name or spec, width, keywords) -> Keras model.
 Builder = Callable[..., Any]
@@ -138,12 +138,90 @@ def open_pretrained(weights: str, *, model: str | None = None, width: float | No
         return _with_tag(src, entry)
     if entry.source == "keras":
         return _with_tag(_open_keras(entry, model, width, build), entry)
+    if entry.source == "url":
+        return _with_tag(_open_url(entry, model, width, build, cache_dir), entry)
     if entry.source == "tf-model-garden":
         raise ValueError(
             f"{entry.name} ({entry.description}) is published at {entry.url}; fetch it (gsutil "
             "-m cp -r URL .), then: mhzoo convert --from tf-model-garden <folder>/ckpt-N "
             f"--model {entry.model} -o DIR, and pass weights=DIR")
     raise ValueError(f"pretrained tag {entry.name}: unknown source {entry.source!r}")
+
+
+# ----------------------------------------------------------------------------- url sources
+def fetch_pretrained_files(weights: str, *, model: str | None = None,
+                           width: float | None = None,
+                           cache_dir: str | os.PathLike | None = None) -> list[Path]:
+    """The upstream files of a ``url`` tag, downloaded and verified, unchanged.
+
+    For a ``tflite`` tag that is the original ``.tflite`` (deploy it as published, instead of
+    re-quantizing the dequantized weights); for a ``tf-checkpoint`` tag the ``checkpoint``,
+    ``.index`` and ``.data`` files, in one folder.
+
+    Raises:
+        ValueError: not a url tag, offline with nothing cached, or a failed download.
+    """
+    from mhzoo.weights.url import download_url
+
+    entry = resolve_tag(weights, model, width)
+    if entry.source != "url":
+        raise ValueError(f"{entry.name} is a {entry.source} source, not a downloadable file; "
+                         "load it with mhzoo.build(..., weights=TAG)")
+    if entry.file_format == "tflite":
+        return [download_url(entry.url, sha256=entry.sha256, cache_dir=cache_dir,
+                             label=entry.name)]
+    if entry.file_format == "tf-checkpoint":
+        return _fetch_checkpoint(entry, cache_dir)
+    raise ValueError(f"pretrained tag {entry.name}: unknown file format {entry.file_format!r}")
+
+
+def _fetch_checkpoint(entry: PretrainedTag, cache_dir: str | os.PathLike | None) -> list[Path]:
+    """``checkpoint`` state file, then the ``.index`` / ``.data`` files it names."""
+    from mhzoo.weights.url import download_url
+
+    folder = entry.url if entry.url.endswith("/") else entry.url + "/"
+    state = download_url(folder + "checkpoint", cache_dir=cache_dir,
+                         label=f"{entry.name} (checkpoint state)")
+    m = re.search(r'^model_checkpoint_path:\s*"([^"]+)"', state.read_text(errors="replace"),
+                  re.MULTILINE)
+    if m is None or "/" in m.group(1) or m.group(1) in ("", ".", ".."):
+        raise ValueError(f"{entry.name}: {folder}checkpoint names no checkpoint in its folder "
+                         "(expected a line model_checkpoint_path: \"ckpt-N\")")
+    name = m.group(1)
+    files = [state]
+    for suffix in (".index", ".data-00000-of-00001"):
+        files.append(download_url(folder + name + suffix, cache_dir=cache_dir,
+                                  label=f"{entry.name} ({name}{suffix})"))
+    return files
+
+
+def _open_url(entry: PretrainedTag, model: str | None, width: float | None,
+              build: Builder | None, cache_dir: str | os.PathLike | None) -> WeightSource:
+    """Download a url tag's file(s), convert once into the conversion cache, open it."""
+    files = fetch_pretrained_files(entry.name, cache_dir=cache_dir)
+    digest = sha256_file(files[-1])[:16]
+    out = converted_cache_dir() / f"url--{entry.name}--{digest}"
+    if not (out / WEIGHTS_NAME).is_file():
+        if entry.file_format == "tflite":
+            from mhzoo.weights.convert_tflite import convert_tflite
+
+            conv = convert_tflite(files[0], model=entry.model, width=entry.width,
+                                  num_classes=entry.num_classes,
+                                  preprocessing=entry.preprocessing, origin=entry.url)
+            prep = {k: conv.pretrained_cfg[k] for k in ("mean", "std")}
+        else:
+            from mhzoo.weights.convert_tfm import convert_tfm
+
+            prefix = str(files[1])[: -len(".index")]
+            conv = convert_tfm(prefix, model=entry.model, width=entry.width)
+            prep = {}
+        conv = replace(conv, pretrained_cfg={**conv.pretrained_cfg, **entry.pretrained_cfg(),
+                                             **prep},
+                       source={**conv.source, "url": entry.url, "path": entry.url,
+                               "source_page": entry.source_page})
+        out.parent.mkdir(parents=True, exist_ok=True)
+        write_converted(conv, out, build=_need_builder(build, entry.name))
+    return open_local(out, model=model, width=width, origin=entry.name)
 
 
 def _with_tag(src: WeightSource, entry: PretrainedTag) -> WeightSource:

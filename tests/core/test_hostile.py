@@ -267,6 +267,15 @@ CASES = {
     "convert-output-is-file": ["convert", "--from", "keras", "missing.h5", "--model",
                                "mobilenet_v3_large", "-o", "{in}/existing_file"],
     "convert-deep-config": ["convert", "--from", "timm", "{in}/deep_config", "-o", "out"],
+    "convert-tflite-garbage": ["convert", "--from", "tflite", "{in}/garbage_body.tflite",
+                               "--model", "multi_avg", "-o", "out"],
+    "convert-tflite-no-conv": ["convert", "--from", "tflite", "{in}/ok.tflite", "--model",
+                               "multi_avg", "-o", "out"],
+    # fetch (run offline: nothing is cached)
+    "fetch-unknown-tag": ["fetch", "multi_avg_100.nope", "-o", "m.tflite"],
+    "fetch-not-a-url-tag": ["fetch", "mobilenet_v2_100.keras_in1k", "-o", "m.tflite"],
+    "fetch-offline-uncached": ["fetch", "multi_avg_100.tfm_qat_in1k", "-o", "m.tflite"],
+    "fetch-seg-offline-uncached": ["fetch", "multi_avg_seg_100.tfm_in1k", "-o", "seg"],
 }
 
 

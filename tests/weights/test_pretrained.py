@@ -27,7 +27,7 @@ def test_registry_points_to_real_upstream_sources():
     assert all(get_pretrained(n).url or get_pretrained(n).hf_hub_id for n in names)
 
 
-@pytest.mark.parametrize("model", ["multi_max", "multi_avg"])
+@pytest.mark.parametrize("model", ["multi_max"])
 def test_multi_imagenet_says_no_public_weights(model):
     with pytest.raises(ValueError) as err:
         mhzoo.build(model, weights="imagenet")
@@ -56,10 +56,16 @@ def test_imagenet_offline_without_cache_is_explicit(monkeypatch):
         mhzoo.build("mobilenet_v2", weights="imagenet")
 
 
-def test_model_garden_tag_explains_manual_fetch():
-    with pytest.raises(ValueError, match=r"gs://tf_model_garden/vision/mobilenet/"
-                                         r"v3.5multiavg_seg_float/.*mhzoo convert"):
-        mhzoo.build("multi_avg_seg", weights="imagenet", include_top=False)
+def test_multi_avg_imagenet_is_the_model_garden_qat_model():
+    from mhzoo.weights.pretrained import resolve_tag
+
+    entry = resolve_tag("imagenet", "multi_avg", 1.0)
+    assert entry.name == "multi_avg_100.tfm_qat_in1k" and entry.file_format == "tflite"
+    assert entry.url.endswith("/v3.5multiavg_1.0_int8/mobilenet_v3.5multiavg_1.00_224_int8.tflite")
+    seg = resolve_tag("imagenet", "multi_avg_seg", 1.0)
+    assert seg.name == "multi_avg_seg_100.tfm_in1k" and seg.file_format == "tf-checkpoint"
+    assert seg.url == "https://storage.googleapis.com/tf_model_garden/vision/mobilenet/" \
+        "v3.5multiavg_seg_float/"
 
 
 @pytest.mark.parametrize("args", [
@@ -120,7 +126,7 @@ def test_unknown_tag_suggests_only_tags_of_the_same_model():
     assert "multi_max has no pretrained tags" in msg and "list_pretrained()" in msg
     assert "mhzoo convert --from tf-model-garden|keras|timm SRC --model multi_max" in msg
     assert "did you mean" not in msg and "multi_avg_seg" not in msg
-    with pytest.raises(ValueError, match="multi_avg has no pretrained tags"):
+    with pytest.raises(ValueError, match=r"did you mean multi_avg_100\.tfm_qat_in1k"):
         mhzoo.weights.get_pretrained("multi_avg_100.tfm_in1k")
     with pytest.raises(ValueError, match=r"did you mean ([\w.]+(, )?)+\?") as err:
         mhzoo.build("mobilenet_v2", 0.35, weights="mobilenet_v2.lamb_in1k")

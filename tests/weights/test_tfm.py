@@ -8,10 +8,10 @@ import shutil
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from weights_helpers import write_tfm_layout
 
 import mhzoo
 from mhzoo.cli import main
-from mhzoo.spec import Conv, DepthwiseSeparable, GlobalPool, InvertedBottleneck
 from mhzoo.variables import named_weights
 from mhzoo.weights import convert, read_safetensors
 from mhzoo.weights.convert_tfm import TFM_MODEL_IDS
@@ -31,67 +31,6 @@ def test_model_garden_fixture_reproduces_reference_logits(tfm_converted, tfm_fix
     assert cfg["pretrained_cfg"]["mean"] == [123.675, 116.28, 103.53]  # ImageNet, 0-255 units
 
 
-def _write_tfm_layout(model, prefix) -> None:
-    """Write ``model``'s weights as a Model Garden ClassificationModel checkpoint would hold
-    them (object graph model/layer_with_weights-0/layer_with_weights-k/_conv0/kernel ...)."""
-    import tensorflow as tf
-
-    w = named_weights(model)
-
-    def node(parent, *path):
-        for name in path:
-            if not hasattr(parent, name):
-                setattr(parent, name, tf.Module())
-            parent = getattr(parent, name)
-        return parent
-
-    def var(parent, path, value):
-        *mods, leaf = path.split("/")
-        setattr(node(parent, *mods), leaf, tf.Variable(value))
-
-    def bn(parent, path, layer):
-        for v in ("gamma", "beta", "moving_mean", "moving_variance"):
-            var(parent, f"{path}/{v}", w[f"{layer}/{v}"])
-
-    root = tf.Module()
-    backbone = node(root, "layer_with_weights-0")
-    k = 0
-    for i, b in enumerate(model.arch_spec.blocks):
-        if isinstance(b, GlobalPool):
-            continue
-        blk = node(backbone, f"layer_with_weights-{k}")
-        p = f"block{i}"
-        if isinstance(b, Conv):
-            var(blk, "_conv0/kernel", w[f"{p}_conv/kernel"])
-            if b.bias:
-                var(blk, "_conv0/bias", w[f"{p}_conv/bias"])
-            if b.batch_norm:
-                bn(blk, "_norm0", f"{p}_conv_bn")
-        elif isinstance(b, DepthwiseSeparable):
-            var(blk, "_dwconv0/depthwise_kernel", w[f"{p}_dw/kernel"])
-            bn(blk, "_norm0", f"{p}_dw_bn")
-            var(blk, "_conv1/kernel", w[f"{p}_pw/kernel"])
-            bn(blk, "_norm1", f"{p}_pw_bn")
-        elif isinstance(b, InvertedBottleneck):
-            if b.expansion_filters is not None:
-                var(blk, "_conv0/kernel", w[f"{p}_expand/kernel"])
-                bn(blk, "_norm0", f"{p}_expand_bn")
-            if not b.fused:
-                var(blk, "_conv1/depthwise_kernel", w[f"{p}_dw/kernel"])
-                bn(blk, "_norm1", f"{p}_dw_bn")
-            if b.se_ratio:
-                for part in ("reduce", "expand"):
-                    for v in ("kernel", "bias"):
-                        var(blk, f"_squeeze_excitation/_se_{part}/{v}", w[f"{p}_se_{part}/{v}"])
-            var(blk, "_conv2/kernel", w[f"{p}_project/kernel"])
-            bn(blk, "_norm2", f"{p}_project_bn")
-        k += 1
-    if "classifier/kernel" in w:
-        var(root, "layer_with_weights-1/kernel", w["classifier/kernel"])
-        var(root, "layer_with_weights-1/bias", w["classifier/bias"])
-    tf.train.Checkpoint(model=root).write(str(prefix))
-
-
 CASES = [("MobileNetV1", 0.75), ("MobileNetV2", 1.4), ("MobileNetV3Large", 1.25),
          ("MobileNetV3Small", 0.75), ("MobileNetV3EdgeTPU", 1.0), ("MobileNetMultiAVG", 0.5),
          ("MobileNetMultiMAX", 1.25), ("MobileNetMultiAVGSeg", 1.0),
@@ -109,7 +48,7 @@ def test_every_model_id_and_width_converts_exactly(tmp_path, model_id, width, ra
     src = mhzoo.build(name, width, framework="tf_keras", num_classes=1001,
                       include_top=not backbone_only, include_preprocessing=False)
     randomize_bn(src, seed=3)
-    _write_tfm_layout(src, tmp_path / "ckpt-7")
+    write_tfm_layout(src, tmp_path / "ckpt-7")
     out = convert("tf-model-garden", tmp_path, tmp_path / "out", model=model_id)
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["width"] == width and cfg["architecture"] == name

@@ -1,4 +1,5 @@
-"""Helpers for the weights tests: upstream fixture names, a tolerance measure, a loopback Hub.
+"""Helpers for the weights tests: upstream fixture names, a tolerance measure, a loopback Hub,
+a loopback file server, a Model Garden checkpoint writer and non-trivial random weights.
 
 (A uniquely named module: test files import it, never ``conftest``.)
 """
@@ -12,6 +13,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
+
+from mhzoo.spec import Conv, DepthwiseSeparable, GlobalPool, InvertedBottleneck
+from mhzoo.variables import named_weights
 
 # Inside the shared data folder (the ``tfm_fixture`` / ``timm_fixtures`` fixtures resolve them).
 TFM_FIXTURE_PARTS = ("tf-model-garden-fixtures", "multi_max_100")
@@ -133,3 +137,165 @@ class LocalHub:
             self.server.shutdown()
             self.server.server_close()
             self.server = None
+
+
+def write_tfm_layout(model, prefix) -> None:
+    """Write ``model``'s weights as a Model Garden ClassificationModel checkpoint would hold
+    them (object graph model/layer_with_weights-0/layer_with_weights-k/_conv0/kernel ...)."""
+    import tensorflow as tf
+
+    w = named_weights(model)
+
+    def node(parent, *path):
+        for name in path:
+            if not hasattr(parent, name):
+                setattr(parent, name, tf.Module())
+            parent = getattr(parent, name)
+        return parent
+
+    def var(parent, path, value):
+        *mods, leaf = path.split("/")
+        setattr(node(parent, *mods), leaf, tf.Variable(value))
+
+    def bn(parent, path, layer):
+        for v in ("gamma", "beta", "moving_mean", "moving_variance"):
+            var(parent, f"{path}/{v}", w[f"{layer}/{v}"])
+
+    root = tf.Module()
+    backbone = node(root, "layer_with_weights-0")
+    k = 0
+    for i, b in enumerate(model.arch_spec.blocks):
+        if isinstance(b, GlobalPool):
+            continue
+        blk = node(backbone, f"layer_with_weights-{k}")
+        p = f"block{i}"
+        if isinstance(b, Conv):
+            var(blk, "_conv0/kernel", w[f"{p}_conv/kernel"])
+            if b.bias:
+                var(blk, "_conv0/bias", w[f"{p}_conv/bias"])
+            if b.batch_norm:
+                bn(blk, "_norm0", f"{p}_conv_bn")
+        elif isinstance(b, DepthwiseSeparable):
+            var(blk, "_dwconv0/depthwise_kernel", w[f"{p}_dw/kernel"])
+            bn(blk, "_norm0", f"{p}_dw_bn")
+            var(blk, "_conv1/kernel", w[f"{p}_pw/kernel"])
+            bn(blk, "_norm1", f"{p}_pw_bn")
+        elif isinstance(b, InvertedBottleneck):
+            if b.expansion_filters is not None:
+                var(blk, "_conv0/kernel", w[f"{p}_expand/kernel"])
+                bn(blk, "_norm0", f"{p}_expand_bn")
+            if not b.fused:
+                var(blk, "_conv1/depthwise_kernel", w[f"{p}_dw/kernel"])
+                bn(blk, "_norm1", f"{p}_dw_bn")
+            if b.se_ratio:
+                for part in ("reduce", "expand"):
+                    for v in ("kernel", "bias"):
+                        var(blk, f"_squeeze_excitation/_se_{part}/{v}", w[f"{p}_se_{part}/{v}"])
+            var(blk, "_conv2/kernel", w[f"{p}_project/kernel"])
+            bn(blk, "_norm2", f"{p}_project_bn")
+        k += 1
+    if "classifier/kernel" in w:
+        var(root, "layer_with_weights-1/kernel", w["classifier/kernel"])
+        var(root, "layer_with_weights-1/bias", w["classifier/bias"])
+    tf.train.Checkpoint(model=root).write(str(prefix))
+
+
+class FileServer:
+    """A loopback HTTP file server with the behaviours downloads must survive.
+
+    ``files`` maps URL paths to bytes. GET honours ``Range: bytes=N-`` (206); the md5 of each
+    file is stated as Google Cloud Storage does (``x-goog-hash: md5=<base64>``) unless
+    ``state_md5`` is False; ``truncate[path] = n`` serves only the first ``n`` bytes of the next
+    answer for ``path`` (with the full ``Content-Length``) and closes the connection;
+    ``altered[path]`` is served instead of the file while the header still states the file's
+    md5. ``requests`` logs ``(path, range header)``.
+    """
+
+    def __init__(self) -> None:
+        self.files: dict[str, bytes] = {}
+        self.altered: dict[str, bytes] = {}
+        self.truncate: dict[str, int] = {}
+        self.state_md5 = True
+        self.requests: list[tuple[str, str | None]] = []
+        self._server: ThreadingHTTPServer | None = None
+
+    def start(self) -> str:
+        """Serve in a thread; returns the base URL (``http://127.0.0.1:PORT``)."""
+        import base64
+
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args) -> None:  # quiet
+                pass
+
+            def do_GET(self) -> None:
+                path = self.path.split("?", 1)[0]
+                owner.requests.append((path, self.headers.get("Range")))
+                if path not in owner.files:
+                    self.send_error(404)
+                    return
+                real = owner.files[path]
+                body = owner.altered.get(path, real)
+                start = 0
+                m = re.match(r"bytes=(\d+)-$", self.headers.get("Range") or "")
+                if m and int(m.group(1)) < len(body):
+                    start = int(m.group(1))
+                    self.send_response(206)
+                    self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
+                else:
+                    self.send_response(200)
+                self.send_header("Content-Length", str(len(body) - start))
+                if owner.state_md5:
+                    md5 = base64.b64encode(hashlib.md5(real).digest()).decode()
+                    self.send_header("x-goog-hash", f"crc32c=AAAAAA==,md5={md5}")
+                self.end_headers()
+                cut = owner.truncate.pop(path, None)
+                self.wfile.write(body[start:] if cut is None else body[start:start + cut])
+                if cut is not None:
+                    self.close_connection = True
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+
+def quantization_friendly_weights(model, images: np.ndarray, seed: int = 0) -> None:
+    """Random but meaningful weights: He-scaled kernels, batch-norm statistics measured on
+    ``images`` (one training-mode pass with momentum 0), random gamma / beta, residual branches
+    scaled down (gamma x 0.3 on projections) so that int8 activations keep ~35 dB SQNR, as a
+    trained network does (Keras defaults give ~1e-9 logits, pure int8 noise)."""
+    rng = np.random.default_rng(seed)
+    for layer in model.layers:
+        ws = layer.get_weights()
+        kind = type(layer).__name__
+        if ws and kind in ("Conv2D", "DepthwiseConv2D", "Dense"):
+            k = ws[0]
+            fan = np.prod(k.shape[:2]) if kind == "DepthwiseConv2D" else np.prod(k.shape[:-1])
+            layer.set_weights([rng.normal(0, np.sqrt(2.0 / fan), k.shape)] +
+                              [rng.normal(0, 0.1, w.shape) for w in ws[1:]])
+    bns = [la for la in model.layers if type(la).__name__ == "BatchNormalization"]
+    old = [la.momentum for la in bns]
+    for la in bns:
+        la.momentum = 0.0
+    model(images, training=True)
+    for la, m in zip(bns, old, strict=True):
+        la.momentum = m
+        g, b, mean, var = la.get_weights()
+        scale = 0.3 if "project" in la.name else 1.0
+        la.set_weights([scale * rng.uniform(0.7, 1.3, g.shape), scale * rng.uniform(-0.2, 0.2,
+                        b.shape), mean, var])
+
+
+def smooth_images(n: int, size: int, seed: int = 0) -> np.ndarray:
+    """``n`` smooth random RGB images in [0, 255] (bicubic-upsampled 8 x 8 noise)."""
+    import tensorflow as tf
+
+    small = np.random.default_rng(seed).uniform(0, 255, (n, 8, 8, 3)).astype("float32")
+    return tf.image.resize(small, (size, size), method="bicubic").numpy().clip(0, 255)
