@@ -411,8 +411,23 @@ def regenerate_cmd(name: str | None, reward: str | None, data: str, cost_models:
                    out_dir: str) -> None:
     """Cost models -> search -> training -> float / int8 export -> benchmark -> MN-Norm report
     (every stage resumable; rerun the same command to continue)."""
+    from mhzoo.benchmarks.targets import parse_targets
+
+    # the arguments are checked before TensorFlow loads (a bad one fails in a fraction of a s)
     r = _reward_of(name, reward)
+    if not (r in ("avg", "max") or r.startswith("single:")):
+        raise ValueError(f"unknown reward {r!r}; expected avg, max or single:TARGET")
     ts = tuple(t.strip() for t in targets.split(",") if t.strip())
+    parse_targets(list(ts))
+    if not Path(data).exists():
+        raise ValueError(f"--data not found: {data}")
+    if cost_models is not None and not Path(cost_models).is_dir():
+        raise ValueError(f"--cost-models is not a folder: {cost_models}")
+    if Path(out_dir).is_file():
+        raise ValueError(f"output path is a file, expected a folder: {out_dir}")
+    from mhzoo._quiet import import_tensorflow_quietly
+
+    import_tensorflow_quietly()
     summary = regenerate(out_dir, reward=r, data=data, cost_models=cost_models, targets=ts,
                          preset=preset, train_preset=train_preset, tiny=tiny,
                          cost_archs=cost_archs, steps=steps, strategy=strategy, seed=seed,

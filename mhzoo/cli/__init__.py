@@ -46,7 +46,7 @@ QUIET_COMMANDS = frozenset({"list", "info", "report", "fetch"})
 #: commands that check their arguments first and then import TensorFlow themselves (quietly),
 #: so that bad input fails in a fraction of a second
 SELF_IMPORTING_COMMANDS = frozenset({"export", "inspect", "bench", "convert", "quickstart",
-                                     "search"})
+                                     "search", "regenerate"})
 
 USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError, PermissionError, IsADirectoryError,
                NotADirectoryError)
