@@ -260,10 +260,12 @@ def requantization_note(model: Any, quant: str) -> str | None:
     if not (isinstance(source, dict) and source.get("quantized")) or not (
             quant.startswith("int8") or quant == "qat"):
         return None
-    tag = (cfg.get("pretrained_cfg") or {}).get("tag") or source.get("url") or "the source"
-    return (f"these weights were dequantized from an already quantized TFLite model ({tag}); "
-            f"--quant {quant} re-quantizes them. To deploy the model as published, use the "
-            f"original file: mhzoo fetch {tag} -o FILE.tflite")
+    tag = (cfg.get("pretrained_cfg") or {}).get("tag")
+    where = tag or source.get("url") or source.get("path") or "the source file"
+    deploy = (f"use the original file: mhzoo fetch {tag} -o FILE.tflite" if tag else
+              f"deploy the original file ({where})")
+    return (f"these weights were dequantized from an already quantized TFLite model ({where}); "
+            f"--quant {quant} re-quantizes them. To deploy the model as published, {deploy}")
 
 
 def to_tflite(

@@ -61,7 +61,7 @@ def open_weights(weights: str | os.PathLike, *, model: str | None = None,
 
 def convert(source: str, src: Any, out: str | os.PathLike, *, model: str | None = None,
             width: float | None = None, num_classes: int | None = None,
-            force: bool = False) -> Path:
+            force: bool = False, preprocessing: str | None = None) -> Path:
     """Convert an upstream checkpoint into an mhzoo checkpoint folder ``out``.
 
     Args:
@@ -75,6 +75,8 @@ def convert(source: str, src: Any, out: str | os.PathLike, *, model: str | None 
         num_classes: expected classifier size (checked).
         force: replace ``out`` if it is an existing mhzoo checkpoint folder (a folder with
             other files in it, or the working directory, is refused even then).
+        preprocessing: ``tflite`` only: the normalization the weights expect when the graph
+            holds none (``imagenet``, ``minus_one_to_one``, ``zero_one`` or ``none``).
 
     Returns:
         ``out``; ``mhzoo.build(model, weights=out)`` rebuilds the converted model exactly.
@@ -84,6 +86,10 @@ def convert(source: str, src: Any, out: str | os.PathLike, *, model: str | None 
 
     if source not in SOURCES:
         raise ValueError(f"unknown source {source!r}; expected one of {', '.join(SOURCES)}")
+    if preprocessing is not None and source != "tflite":
+        raise ValueError("--preprocessing applies to --from tflite only (the other sources "
+                         "state their normalization)")
+    _named_preprocessing(preprocessing)  # checked before anything is read
     check_checkpoint_dir(out, force=force)
     if source == "tf-model-garden":
         from mhzoo.weights.convert_tfm import convert_tfm
@@ -103,7 +109,8 @@ def convert(source: str, src: Any, out: str | os.PathLike, *, model: str | None 
         if model is None:
             raise ValueError("converting a TFLite model needs --model (its structure is matched "
                              "against that architecture)")
-        conv = convert_tflite(src, model=model, width=width, num_classes=num_classes)
+        conv = convert_tflite(src, model=model, width=width, num_classes=num_classes,
+                              preprocessing=_named_preprocessing(preprocessing))
     else:
         from mhzoo.weights.convert_timm import convert_timm
 
@@ -118,3 +125,17 @@ def convert(source: str, src: Any, out: str | os.PathLike, *, model: str | None 
         conv = convert_timm(src, model=model, width=width, num_classes=num_classes,
                             origin=origin)
     return write_converted(conv, out, build=build)
+
+
+def _named_preprocessing(name: str | None) -> Any:
+    from mhzoo.preprocessing import Preprocessing
+    from mhzoo.weights.pretrained import PREPROCESSINGS
+
+    if name is None:
+        return None
+    if name == "none":
+        return Preprocessing((0.0, 0.0, 0.0), (1.0, 1.0, 1.0))
+    if name not in PREPROCESSINGS:
+        raise ValueError(f"unknown preprocessing {name!r}; expected one of "
+                         f"{', '.join([*PREPROCESSINGS, 'none'])}")
+    return PREPROCESSINGS[name]

@@ -23,8 +23,13 @@ __all__ = ["convert_cmd", "fetch_cmd"]
 @click.option("-o", "--output", "out", required=True, help="Output checkpoint folder.")
 @click.option("--force", is_flag=True,
               help="Replace the output folder if it is an mhzoo checkpoint folder.")
+@click.option("--preprocessing", type=click.Choice(["imagenet", "minus_one_to_one", "zero_one",
+                                                    "none"]), default=None,
+              help="--from tflite: the normalization the weights expect when the graph holds "
+                   "none (Model Garden exports: imagenet).")
 def convert_cmd(source: str, src: str, model: str | None, width: float | None,
-                num_classes: int | None, out: str, force: bool) -> None:
+                num_classes: int | None, out: str, force: bool,
+                preprocessing: str | None) -> None:
     """Convert a TF Model Garden / keras.applications / timm checkpoint SRC to an mhzoo one.
 
     \b
@@ -40,7 +45,7 @@ def convert_cmd(source: str, src: str, model: str | None, width: float | None,
     check_checkpoint_dir(out, force=force)  # before TensorFlow loads
     import_tensorflow_quietly()
     path = convert(source, src, out, model=model, width=width, num_classes=num_classes,
-                   force=force)
+                   force=force, preprocessing=preprocessing)
     click.echo(f"wrote {path} (load with mhzoo.build(..., weights={str(path)!r}))")
 
 
@@ -75,8 +80,20 @@ def fetch_cmd(tag: str, out: str, force: bool) -> None:
         with atomic_path(target) as tmp:
             shutil.copyfile(files[0], tmp)
     else:
-        if target.exists() and not (force and target.is_dir()):
-            raise ValueError(f"{target} exists; pass --force to replace it (folders only)")
+        if target.is_file():
+            raise ValueError(f"{target} is a file; a checkpoint tag is written to a folder")
+        if target.is_dir():
+            import re
+
+            foreign = [p.name for p in target.iterdir() if not re.fullmatch(
+                r"checkpoint|.+\.index|.+\.data-\d{5}-of-\d{5}", p.name)]
+            nonempty = any(target.iterdir())
+            if (nonempty and not force) or foreign or \
+                    target.resolve() in (Path.cwd(), *Path.cwd().parents):
+                why = (f"it holds other files ({', '.join(sorted(foreign)[:3])})" if foreign
+                       else "it is the working directory or above it" if force
+                       else "pass --force to replace a checkpoint folder")
+                raise ValueError(f"{target} exists and will not be replaced: {why}")
         files = fetch_pretrained_files(entry.name)
         with atomic_dir(target) as tmp:
             for f in files:

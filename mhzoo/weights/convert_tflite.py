@@ -40,7 +40,7 @@ __all__ = ["TFLiteGraph", "convert_tflite"]
 
 WEIGHTED = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
 _AFFINE = ("MUL", "ADD", "SUB", "DIV")
-_PASS = ("QUANTIZE", "DEQUANTIZE")
+_PASS = ("QUANTIZE", "DEQUANTIZE", "CAST")
 #: spec activation -> the fused activation the TFLite converter writes for it
 _FUSED = {"relu": "RELU", "relu6": "RELU6", None: "NONE", "linear": "NONE",
           "hard_swish": "NONE", "swish": "NONE"}
@@ -112,9 +112,14 @@ class TFLiteGraph:
                                      "the file is corrupt")
                 raw = arr.reshape(shape)
             elif buf is not None and getattr(buf, "offset", 0) > 1:
-                size = int(buf.size)
-                shape = tuple(int(x) for x in t.shape)
-                arr = np.frombuffer(data[buf.offset:buf.offset + size], _NP_TYPES[dtype])
+                shape = tuple(int(x) for x in (t.shape if t.shape is not None else ()))
+                if dtype not in _NP_TYPES or buf.offset + buf.size > len(data):
+                    raise ValueError(f"tensor {i} ({dtype}) has an unreadable constant buffer; "
+                                     "the file is corrupt or truncated")
+                arr = np.frombuffer(data[buf.offset:buf.offset + buf.size], _NP_TYPES[dtype])
+                if arr.size != int(np.prod(shape)):
+                    raise ValueError(f"tensor {i} holds {arr.size} values for shape {shape}; "
+                                     "the file is corrupt")
                 raw = arr.reshape(shape)
             q = t.quantization
             scale = zp = None
@@ -124,6 +129,12 @@ class TFLiteGraph:
                 zp = np.asarray(q.zeroPoint if q.zeroPoint is not None else [0] * len(scale),
                                 np.int64)
                 axis = int(q.quantizedDimension)
+                dims = t.shape if t.shape is not None else ()
+                if zp.size != scale.size or (scale.size > 1 and (
+                        axis >= len(dims) or dims[axis] != scale.size)):
+                    raise ValueError(f"tensor {i} has {scale.size} quantization scales and "
+                                     f"{zp.size} zero points for shape {tuple(dims)} (axis "
+                                     f"{axis}); the file is corrupt")
             name = t.name.decode() if isinstance(t.name, bytes) else str(t.name or "")
             self.tensors.append(_Tensor(i, name, tuple(int(x) for x in (
                 t.shape if t.shape is not None else ())), dtype, scale, zp, axis, raw))
@@ -149,8 +160,11 @@ class TFLiteGraph:
             if op is not None and op.name == "DEQUANTIZE" and len(op.inputs) == 1:
                 return self.value(op.inputs[0])
             return None
-        if t.scale is None or t.dtype in ("FLOAT32", "FLOAT16"):
+        if t.dtype in ("FLOAT32", "FLOAT16"):
             return t.raw.astype(np.float32)
+        if t.scale is None:
+            raise ValueError(f"tensor {index} ({t.name or 'unnamed'}) is {t.dtype} without "
+                             "quantization parameters: its real values cannot be recovered")
         shape = [1] * t.raw.ndim
         if t.scale.size > 1:
             shape[t.axis] = t.scale.size
@@ -292,8 +306,10 @@ def _normalization(g: TFLiteGraph) -> tuple[np.ndarray, np.ndarray, bool, int, i
     (inp,) = g.inputs
     t = g.tensors[inp]
     a, b = np.ones(3), np.zeros(3)
-    if t.scale is not None and t.dtype in ("UINT8", "INT8", "INT16"):
-        a, b = a * float(t.scale[0]), b - float(t.scale[0]) * float(t.zero_point[0])
+    if t.scale is not None and t.dtype in ("UINT8", "INT8"):
+        # pixels p go in as q = p (uint8) or q = p - 128 (int8): real = scale * (q - zero point)
+        zp = float(t.zero_point[0]) + (128.0 if t.dtype == "INT8" else 0.0)
+        a, b = a * float(t.scale[0]), b - float(t.scale[0]) * zp
     explicit = False
     current, source = inp, -1
     for op in g.ops:
@@ -302,6 +318,9 @@ def _normalization(g: TFLiteGraph) -> tuple[np.ndarray, np.ndarray, bool, int, i
                 return a, b, explicit, op.index, source
             continue
         if op.name in _PASS:
+            if op.name == "CAST" and g.tensors[op.outputs[0]].dtype not in ("FLOAT32",
+                                                                            "FLOAT16"):
+                return a, b, explicit, op.index, source
             current = op.outputs[0]
             continue
         if op.name in _AFFINE and len(op.inputs) == 2:
@@ -342,7 +361,8 @@ def convert_tflite(src: str | os.PathLike | bytes, *, model: str, width: float |
         model: registry name whose spec fixes the structure (e.g. ``multi_avg``).
         width: checked against the tensors (inferred when ``None``).
         num_classes: expected classifier size (checked; ``None`` takes the file's).
-        preprocessing: the normalization the weights expect when the graph contains none.
+        preprocessing: the normalization the weights expect when the graph contains none
+            (required then: it cannot be known from the file).
         origin: where the file came from (URL, tag), recorded in the config.
 
     Returns:
@@ -395,10 +415,14 @@ def convert_tflite(src: str | os.PathLike | bytes, *, model: str, width: float |
     std = 1.0 / a
     mean = -b / a
     graph_prep = {"mean": [float(x) for x in mean], "std": [float(x) for x in std]}
-    if explicit or preprocessing is None:
+    if explicit:
         prep, where = graph_prep, "graph"
-    else:
+    elif preprocessing is not None:
         prep, where = preprocessing.to_dict(), "given (the graph has no normalization)"
+    else:
+        raise ValueError(f"{label}: the graph holds no input normalization, so what the weights "
+                         "expect cannot be read from it; say it: --preprocessing imagenet | "
+                         "minus_one_to_one | zero_one | none (Model Garden exports: imagenet)")
     t_in = g.tensors[g.inputs[0]]
     wtypes = sorted({g.tensors[op.inputs[1]].dtype for op in weighted})
     quantized = any(tp in ("INT8", "UINT8", "INT16") for tp in wtypes)

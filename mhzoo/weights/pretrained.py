@@ -252,8 +252,8 @@ PRETRAINED_TAGS: tuple[dict[str, Any], ...] = (
                     "vision/README.md",
      "preprocessing": "imagenet", "num_classes": 1001, "default": True,
      "description": "TF Model Garden MobileNetV3.5 MultiAVG, ImageNet, QAT int8 TFLite "
-                    "(source page: top-1 75.21% float, 74.12% int8 PTQ, 75.13% int8 QAT), "
-                    "dequantized to float weights",
+                    "(the source page reports top-1 75.21% float, 74.12% int8 PTQ, 75.13% int8 "
+                    "QAT; not measured by mhzoo), dequantized to float weights",
      "notes": "not verified offline: no sha256 is pinned (the file could not be downloaded "
               "where mhzoo was written; the md5 Google Cloud Storage states is checked), and "
               "its exact operator layout is assumed to be the TFLite converter's (checked "

@@ -179,6 +179,10 @@ def _fetch_checkpoint(entry: PretrainedTag, cache_dir: str | os.PathLike | None)
     """``checkpoint`` state file, then the ``.index`` / ``.data`` files it names."""
     from mhzoo.weights.url import download_url
 
+    if entry.sha256 is not None:
+        raise ValueError(f"{entry.name}: a checkpoint tag spans several files, so one sha256 "
+                         "cannot pin it; leave sha256 unset (each file is checked against the "
+                         "md5 the server states, and its recorded sha256 on later loads)")
     folder = entry.url if entry.url.endswith("/") else entry.url + "/"
     state = download_url(folder + "checkpoint", cache_dir=cache_dir,
                          label=f"{entry.name} (checkpoint state)")
@@ -190,37 +194,66 @@ def _fetch_checkpoint(entry: PretrainedTag, cache_dir: str | os.PathLike | None)
     name = m.group(1)
     files = [state]
     for suffix in (".index", ".data-00000-of-00001"):
-        files.append(download_url(folder + name + suffix, cache_dir=cache_dir,
-                                  label=f"{entry.name} ({name}{suffix})"))
+        try:
+            files.append(download_url(folder + name + suffix, cache_dir=cache_dir,
+                                      label=f"{entry.name} ({name}{suffix})"))
+        except ValueError as exc:
+            if "HTTP 404" not in str(exc):
+                raise
+            raise ValueError(f"{exc}; mhzoo expects a single-shard checkpoint ({name}.index + "
+                             f"{name}.data-00000-of-00001) in {folder}: fetch the folder "
+                             "yourself (gsutil -m cp -r) and run mhzoo convert --from "
+                             f"tf-model-garden <folder>/{name} --model {entry.model}") from None
     return files
+
+
+def _recorded_sha256(path: Path) -> str | None:
+    try:
+        meta = json.loads(path.with_name(path.name + ".mhzoo.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return meta.get("sha256") if isinstance(meta, dict) else None
 
 
 def _open_url(entry: PretrainedTag, model: str | None, width: float | None,
               build: Builder | None, cache_dir: str | os.PathLike | None) -> WeightSource:
-    """Download a url tag's file(s), convert once into the conversion cache, open it."""
+    """Download a url tag's file(s), convert once into the conversion cache, open it.
+
+    The conversion is kept under the tag's name with the sha256 of the file it came from; it is
+    used as is while the downloaded file still has that hash (or was cleaned away), and
+    converted again when the download changed.
+    """
+    from mhzoo.weights.url import url_cache_path
+
+    out = converted_cache_dir() / f"url--{entry.name}"
+    last = entry.url if entry.file_format == "tflite" else None
+    if (out / WEIGHTS_NAME).is_file():
+        made_from = (json.loads((out / CONFIG_NAME).read_text()).get("source") or {}).get(
+            "sha256")
+        now = _recorded_sha256(url_cache_path(last, cache_dir)) if last else None
+        if made_from and (now is None or now == made_from) and (
+                entry.sha256 is None or entry.sha256.lower() == made_from):
+            return open_local(out, model=model, width=width, origin=entry.name)
     files = fetch_pretrained_files(entry.name, cache_dir=cache_dir)
-    digest = sha256_file(files[-1])[:16]
-    out = converted_cache_dir() / f"url--{entry.name}--{digest}"
-    if not (out / WEIGHTS_NAME).is_file():
-        if entry.file_format == "tflite":
-            from mhzoo.weights.convert_tflite import convert_tflite
+    digest = _recorded_sha256(files[-1]) or sha256_file(files[-1])
+    if entry.file_format == "tflite":
+        from mhzoo.weights.convert_tflite import convert_tflite
 
-            conv = convert_tflite(files[0], model=entry.model, width=entry.width,
-                                  num_classes=entry.num_classes,
-                                  preprocessing=entry.preprocessing, origin=entry.url)
-            prep = {k: conv.pretrained_cfg[k] for k in ("mean", "std")}
-        else:
-            from mhzoo.weights.convert_tfm import convert_tfm
+        conv = convert_tflite(files[0], model=entry.model, width=entry.width,
+                              num_classes=entry.num_classes,
+                              preprocessing=entry.preprocessing, origin=entry.url)
+        prep = {k: conv.pretrained_cfg[k] for k in ("mean", "std")}
+    else:
+        from mhzoo.weights.convert_tfm import convert_tfm
 
-            prefix = str(files[1])[: -len(".index")]
-            conv = convert_tfm(prefix, model=entry.model, width=entry.width)
-            prep = {}
-        conv = replace(conv, pretrained_cfg={**conv.pretrained_cfg, **entry.pretrained_cfg(),
-                                             **prep},
-                       source={**conv.source, "url": entry.url, "path": entry.url,
-                               "source_page": entry.source_page})
-        out.parent.mkdir(parents=True, exist_ok=True)
-        write_converted(conv, out, build=_need_builder(build, entry.name))
+        prefix = str(files[1])[: -len(".index")]
+        conv = convert_tfm(prefix, model=entry.model, width=entry.width)
+        prep = {}
+    conv = replace(conv, pretrained_cfg={**conv.pretrained_cfg, **entry.pretrained_cfg(), **prep},
+                   source={**conv.source, "url": entry.url, "path": entry.url,
+                           "source_page": entry.source_page, "sha256": digest})
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_converted(conv, out, build=_need_builder(build, entry.name))
     return open_local(out, model=model, width=width, origin=entry.name)
 
 

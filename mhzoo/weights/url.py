@@ -6,12 +6,17 @@ downloads; conversions of it go to ``<mhzoo cache>/converted`` like every other 
 
 * **Resume**: bytes arrive in ``<file>.part``; a rerun after an interruption asks the server
   for the rest (HTTP ``Range``) and appends when it answers 206, starts over on 200.
-* **Integrity**: a download is complete only when its size equals the server's
-  ``Content-Length`` / ``Content-Range`` total; the md5 the server states (Google Cloud
-  Storage's ``x-goog-hash: md5=...``, or ``Content-MD5``) must match; a pinned ``sha256`` must
-  match. A truncated file stays a ``.part`` (rerun to resume); an altered one (hash mismatch) is
-  deleted. The sha256 of each accepted file is recorded in ``<file>.mhzoo.json`` and checked
-  again on every later load, so a corrupted cache is refused too.
+* **Integrity**: when the server states a length (``Content-Length`` / ``Content-Range``
+  total), a download is complete only at that size; the md5 the server states for the whole
+  object (Google Cloud Storage's ``x-goog-hash: md5=...``, or ``Content-MD5`` on a full answer)
+  must match; a pinned ``sha256`` must match. A truncated file stays a ``.part`` (rerun to
+  resume; ``If-Range`` with the server's ETag keeps a changed upstream file from being
+  spliced onto an old prefix); an altered one (hash mismatch) is deleted. A file that the
+  server gave no length, md5 or pin for is kept but recorded as ``"verified": false``. The
+  sha256 of each accepted file is recorded in ``<file>.mhzoo.json`` and checked again on every
+  later load, so a corrupted cache is refused too.
+* **Concurrency**: one process downloads a given file at a time (a file lock beside it); the
+  others wait and then use the verified copy.
 * **Offline**: ``HF_HUB_OFFLINE`` / ``TRANSFORMERS_OFFLINE`` switch these downloads off as well
   (one switch for every mhzoo download); cached files are still served.
 * **Mirrors**: ``MHZOO_URL_MIRROR=http://host:port`` fetches ``https://<host>/<path>`` from
@@ -24,6 +29,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import http.client
 import json
 import os
 import re
@@ -92,8 +98,9 @@ def _read_meta(path: Path) -> dict[str, Any]:
     return meta if isinstance(meta, dict) else {}
 
 
-def _server_md5(headers: Any) -> str | None:
-    """The md5 (hex) the server states for the whole object, if any."""
+def _server_md5(headers: Any, full: bool) -> str | None:
+    """The md5 (hex) the server states for the whole object, if any (``Content-MD5`` is the
+    md5 of the body, so it counts only on a full answer: ``full``)."""
     for value in headers.get_all("x-goog-hash") or []:
         for item in value.split(","):
             key, _, b64 = item.strip().partition("=")
@@ -102,7 +109,7 @@ def _server_md5(headers: Any) -> str | None:
                     return base64.b64decode(b64 + "=" * (-len(b64) % 4)).hex()
                 except ValueError:
                     return None
-    cmd5 = headers.get("Content-MD5")
+    cmd5 = headers.get("Content-MD5") if full else None
     if cmd5:
         try:
             return base64.b64decode(cmd5).hex()
@@ -150,9 +157,15 @@ def _cached(path: Path, url: str, sha256: str | None) -> Path | None:
     got = sha256_file(path)
     want = (sha256 or meta["sha256"]).lower()
     if got != want:
+        from mhzoo.weights.hub import offline_reason
+
+        what = "the pinned" if sha256 else "the recorded"
+        if offline_reason() is not None and not sha256:
+            raise ValueError(f"cached download of {url} is corrupted or was changed ({path} has "
+                             f"sha256 {got}, {what} one is {want}); if you replaced it on "
+                             f"purpose, delete {_meta_path(path).name} beside it to adopt it")
         path.unlink(missing_ok=True)
         _meta_path(path).unlink(missing_ok=True)
-        what = "the pinned" if sha256 else "the recorded"
         raise ValueError(f"cached download of {url} is corrupted or was changed ({path} has "
                          f"sha256 {got}, {what} one is {want}); it was removed: load again to "
                          "download it anew")
@@ -179,7 +192,8 @@ def download_url(url: str, *, sha256: str | None = None,
         ValueError: offline with nothing cached, the server refused or cannot be reached,
             the download was cut short (rerun to resume), or a hash does not match.
     """
-    from mhzoo.atomic import atomic_write_text
+    from filelock import FileLock
+
     from mhzoo.weights.hub import offline_reason
 
     url = https_url(url)
@@ -191,6 +205,18 @@ def download_url(url: str, *, sha256: str | None = None,
         raise ValueError(f"{what} is not in the mhzoo cache ({path}) and {reason}; go online "
                          f"once, or download {url} elsewhere and put it there")
     path.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(path) + ".lock"):
+        if not force_download and (hit := _cached(path, url, sha256)) is not None:
+            return hit  # another process finished it while we waited
+        if force_download:
+            path.with_name(path.name + ".part").unlink(missing_ok=True)
+        return _fetch(url, path, sha256=sha256, timeout=timeout, what=what)
+
+
+def _fetch(url: str, path: Path, *, sha256: str | None, timeout: float, what: str) -> Path:
+    """One download attempt into ``path`` (resuming its ``.part``); see :func:`download_url`."""
+    from mhzoo.atomic import atomic_write_text
+
     part = path.with_name(path.name + ".part")
     part_meta = _read_meta(_meta_path(part))
     have = part.stat().st_size if part.is_file() and part_meta.get("url") == url else 0
@@ -198,16 +224,21 @@ def download_url(url: str, *, sha256: str | None = None,
     req = urllib.request.Request(source, headers={"User-Agent": "mhzoo"})
     if have:
         req.add_header("Range", f"bytes={have}-")
+        if part_meta.get("etag"):  # the rest of the same object, or the whole new one
+            req.add_header("If-Range", part_meta["etag"])
     try:
         resp = urllib.request.urlopen(req, timeout=timeout)
     except urllib.error.HTTPError as exc:
-        if exc.code == 416 and have:  # our partial file is not a prefix of theirs: start over
+        if exc.code == 416 and have:  # nothing past our partial file: verify it, or restart
+            total = re.match(r"bytes \*/(\d+)", exc.headers.get("Content-Range", "") or "")
+            if total and int(total.group(1)) == have:
+                return _finish(url, path, part, have, have, part_meta.get("md5"), sha256, what,
+                               source)
             part.unlink(missing_ok=True)
-            return download_url(url, sha256=sha256, cache_dir=cache_dir,
-                                force_download=force_download, timeout=timeout, label=label)
+            return _fetch(url, path, sha256=sha256, timeout=timeout, what=what)
         raise ValueError(f"cannot download {what}: {source} answered HTTP {exc.code} "
                          f"{exc.reason}") from None
-    except (urllib.error.URLError, OSError) as exc:
+    except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
         reason = getattr(exc, "reason", exc)
         raise ValueError(f"cannot download {what}: {source} cannot be reached ({reason}); "
                          "check the network, or set MHZOO_URL_MIRROR / go offline with a cached "
@@ -226,8 +257,11 @@ def download_url(url: str, *, sha256: str | None = None,
             have, mode = 0, "wb"
             length = resp.headers.get("Content-Length")
             total = int(length) if length and length.isdigit() else None
-        md5 = _server_md5(resp.headers) or (part_meta.get("md5") if mode == "ab" else None)
-        atomic_write_text(_meta_path(part), json.dumps({"url": url, "total": total, "md5": md5}))
+        md5 = _server_md5(resp.headers, full=mode == "wb") or (
+            part_meta.get("md5") if mode == "ab" else None)
+        etag = resp.headers.get("ETag") or (part_meta.get("etag") if mode == "ab" else None)
+        atomic_write_text(_meta_path(part), json.dumps(
+            {"url": url, "total": total, "md5": md5, "etag": etag}))
         got = have
         try:
             with open(part, mode) as f, _progress(total, have, f"downloading {what}") as bar:
@@ -235,9 +269,17 @@ def download_url(url: str, *, sha256: str | None = None,
                     f.write(block)
                     got += len(block)
                     bar.update(len(block))
-        except (OSError, urllib.error.URLError) as exc:
-            raise ValueError(f"download of {what} was interrupted after {got} bytes ({exc}); "
-                             "load again to resume it") from None
+        except (OSError, urllib.error.URLError, http.client.HTTPException) as exc:
+            raise ValueError(f"download of {what} was interrupted after {got} bytes "
+                             f"({type(exc).__name__}); load again to resume it") from None
+    return _finish(url, path, part, got, total, md5, sha256, what, source)
+
+
+def _finish(url: str, path: Path, part: Path, got: int, total: int | None, md5: str | None,
+            sha256: str | None, what: str, source: str) -> Path:
+    """Check a complete ``.part`` (length, md5, pin) and move it into place."""
+    from mhzoo.atomic import atomic_write_text
+
     if total is not None and got != total:
         raise ValueError(f"download of {what} is truncated: {got} of {total} bytes arrived; "
                          "load again to resume it")
@@ -257,5 +299,6 @@ def download_url(url: str, *, sha256: str | None = None,
     os.replace(part, path)
     _meta_path(part).unlink(missing_ok=True)
     atomic_write_text(_meta_path(path), json.dumps(
-        {"url": url, "sha256": digest, "size": got, "md5": md5, "source": source}, indent=1))
+        {"url": url, "sha256": digest, "size": got, "md5": md5, "source": source,
+         "verified": bool(total is not None or md5 or sha256)}, indent=1))
     return path

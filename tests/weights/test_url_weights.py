@@ -157,7 +157,7 @@ def test_altered_download_is_refused(server, qat_file):
     url = get_pretrained(QAT_TAG).url
     path = _served_path(url)
     server.files[path] = qat_file
-    server.altered[path] = qat_file[:-10] + b"\0" * 10  # same length, other bytes
+    server.altered[path] = qat_file[:-1] + bytes([qat_file[-1] ^ 0xFF])  # same length
     with pytest.raises(ValueError, match="altered or corrupted: its md5 is"):
         mhzoo.build("multi_avg", weights=QAT_TAG)
     cached = url_cache_path(url)
@@ -266,3 +266,59 @@ def test_seg_tag_downloads_the_checkpoint_folder_and_converts(server, tmp_path, 
     assert sorted(p.name for p in (tmp_path / "seg").iterdir()) == [
         "checkpoint", "ckpt-31.data-00000-of-00001", "ckpt-31.index"]
     assert json.loads(json.dumps(cfg["source"]))["source_page"].endswith("mosaic_config.py")
+
+
+def test_a_graph_without_normalization_takes_the_tags_and_needs_it_said_on_convert(
+        server, tmp_path):
+    """The Model Garden's layout (input_type=tflite: normalized floats in, nothing in the
+    graph): the tag's ImageNet mean / std are used and recorded as given, not read."""
+    from mhzoo.preprocessing import IMAGENET
+
+    images = smooth_images(16, SIZE, seed=8)
+    from mhzoo.preprocessing import Preprocessing
+
+    # identity normalization: the converter leaves no op for it, as in a Model Garden export
+    src = mhzoo.build("multi_avg", num_classes=1001, input_shape=(SIZE, SIZE, 3),
+                      classifier_activation=None,
+                      preprocessing=Preprocessing((0.0, 0.0, 0.0), (1.0, 1.0, 1.0)))
+    quantization_friendly_weights(src, (images - 127.5) / 60.0, seed=9)
+    path = tmp_path / "tfm_layout.tflite"
+    to_tflite(src, path, quant="float32")
+    server.files[_served_path(get_pretrained(QAT_TAG).url)] = path.read_bytes()
+    model = mhzoo.build("multi_avg", weights=QAT_TAG, input_shape=(SIZE, SIZE, 3),
+                        classifier_activation=None)
+    pcfg = model.pretrained_cfg["pretrained_cfg"]
+    assert pcfg["normalization_source"].startswith("given")
+    assert pcfg["mean"] == pytest.approx(list(IMAGENET.mean))
+    normalized = (images - np.array(IMAGENET.mean)) / np.array(IMAGENET.std)
+    ref = _litert(path.read_bytes(), normalized.astype(np.float32))
+    got = np.asarray(model(images, training=False))
+    assert np.max(np.abs(got - ref)) <= 1e-3 * max(1.0, float(np.max(np.abs(ref))))
+    # mhzoo convert cannot guess it: one line asking for --preprocessing
+    res = CliRunner().invoke(main, ["convert", "--from", "tflite", str(path), "--model",
+                                    "multi_avg", "-o", str(tmp_path / "c")])
+    assert res.exit_code == 2 and "--preprocessing imagenet" in res.output
+    assert not (tmp_path / "c").exists()
+    res = CliRunner().invoke(main, ["convert", "--from", "tflite", str(path), "--model",
+                                    "multi_avg", "--preprocessing", "imagenet", "-o",
+                                    str(tmp_path / "c")])
+    assert res.exit_code == 0, res.output
+
+
+def test_fetch_never_replaces_a_folder_of_other_files(server, tmp_path):
+    folder = _served_path(get_pretrained(SEG_TAG).url)
+    server.files[folder + "checkpoint"] = b'model_checkpoint_path: "ckpt-1"\n'
+    server.files[folder + "ckpt-1.index"] = b"index"
+    server.files[folder + "ckpt-1.data-00000-of-00001"] = b"data"
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "notes.txt").write_text("mine")
+    res = CliRunner().invoke(main, ["fetch", SEG_TAG, "-o", str(work), "--force"])
+    assert res.exit_code == 2 and "holds other files (notes.txt)" in res.output
+    assert (work / "notes.txt").read_text() == "mine"
+    res = CliRunner().invoke(main, ["fetch", SEG_TAG, "-o", str(tmp_path / "seg")])
+    assert res.exit_code == 0, res.output
+    res = CliRunner().invoke(main, ["fetch", SEG_TAG, "-o", str(tmp_path / "seg")])
+    assert res.exit_code == 2 and "pass --force" in res.output
+    res = CliRunner().invoke(main, ["fetch", SEG_TAG, "-o", str(tmp_path / "seg"), "--force"])
+    assert res.exit_code == 0, res.output
