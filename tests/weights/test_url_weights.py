@@ -244,7 +244,8 @@ def test_float_tflite_converts_exactly(tmp_path, name):
     assert np.max(np.abs(got - ref)) <= 1e-4 * max(1.0, float(np.max(np.abs(ref))))
 
 
-def test_seg_tag_downloads_the_checkpoint_folder_and_converts(server, tmp_path, randomize_bn):
+def test_seg_tag_downloads_the_checkpoint_folder_and_converts(server, tmp_path, randomize_bn,
+                                                              monkeypatch):
     src = mhzoo.build("multi_avg_seg", framework="tf_keras", include_top=False,
                       include_preprocessing=False)
     randomize_bn(src, seed=4)
@@ -261,6 +262,11 @@ def test_seg_tag_downloads_the_checkpoint_folder_and_converts(server, tmp_path, 
     cfg = model.pretrained_cfg
     assert cfg["pretrained_cfg"]["tag"] == SEG_TAG
     assert cfg["pretrained_cfg"]["mean"] == [123.675, 116.28, 103.53]
+    server.stop()  # cached: reloads offline, and fetch serves the cached files
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    again = named_weights(mhzoo.build("multi_avg_seg", weights=SEG_TAG, include_top=False,
+                                      include_preprocessing=False))
+    assert all(np.array_equal(again[k], ref[k]) for k in ref)
     res = CliRunner().invoke(main, ["fetch", SEG_TAG, "-o", str(tmp_path / "seg")])
     assert res.exit_code == 0, res.output
     assert sorted(p.name for p in (tmp_path / "seg").iterdir()) == [
