@@ -34,7 +34,7 @@ import numpy as np
 from mhzoo.preprocessing import Preprocessing
 from mhzoo.registry import get_spec
 from mhzoo.spec import ArchSpec, Conv, DepthwiseSeparable, GlobalPool, InvertedBottleneck
-from mhzoo.weights.fit import Converted, check_num_classes, fit_units, infer_width
+from mhzoo.weights.fit import Converted, fit_classifier, fit_units, infer_width
 
 __all__ = ["TFLiteGraph", "convert_tflite"]
 
@@ -403,15 +403,7 @@ def convert_tflite(src: str | os.PathLike | bytes, *, model: str, width: float |
     units, classifier = _walk(g, base, weighted, slots, stem_source)
     spec, layers = fit_units(base, units, desc=f"converting {base.name}")
     w, exact = infer_width(base, spec, width)
-    classes = None
-    if classifier is not None:
-        kernel, bias = classifier
-        if kernel.shape[0] != spec.blocks[-1].filters:
-            raise ValueError(f"classifier weights {kernel.shape} do not fit the backbone's "
-                             f"{spec.blocks[-1].filters} features")
-        classes = int(kernel.shape[1])
-        layers["classifier"] = [kernel, bias]
-    check_num_classes("TFLite model", classes, num_classes)
+    classes = fit_classifier(spec, layers, classifier, "TFLite model", num_classes)
     std = 1.0 / a
     mean = -b / a
     graph_prep = {"mean": [float(x) for x in mean], "std": [float(x) for x in std]}

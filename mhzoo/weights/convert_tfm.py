@@ -27,7 +27,7 @@ import numpy as np
 
 from mhzoo.preprocessing import IMAGENET
 from mhzoo.registry import get_spec
-from mhzoo.weights.fit import Converted, check_num_classes, fit_units, infer_width
+from mhzoo.weights.fit import Converted, fit_classifier, fit_units, infer_width
 
 __all__ = ["TFM_MODEL_IDS", "convert_tfm", "read_tfm_checkpoint"]
 
@@ -193,16 +193,7 @@ def convert_tfm(src: str | os.PathLike, *, model: str, width: float | None = Non
     base = get_spec(name)  # Model Garden defaults: 'same' padding, BN epsilon 1e-3
     spec, layers = fit_units(base, units, desc=f"converting {name}")
     w, exact = infer_width(base, spec, width)
-    head = _classifier(t, bb)
-    classes = None
-    if head is not None:
-        kernel, bias = head
-        if kernel.shape[0] != spec.blocks[-1].filters:
-            raise ValueError(f"classifier kernel {kernel.shape} does not fit the backbone's "
-                             f"{spec.blocks[-1].filters} features")
-        classes = int(kernel.shape[1])
-        layers["classifier"] = [kernel.astype(np.float32), bias.astype(np.float32)]
-    check_num_classes("checkpoint", classes, num_classes)
+    classes = fit_classifier(spec, layers, _classifier(t, bb), "checkpoint", num_classes)
     pcfg = {**IMAGENET.to_dict(), "input_size": [224, 224, 3], "interpolation": "bilinear",
             "crop_pct": 0.875, "license": "apache-2.0"}  # official/vision classification input
     return Converted(architecture=name, spec=spec, base=base, width=w, width_exact=exact,

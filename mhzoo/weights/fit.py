@@ -29,7 +29,8 @@ from mhzoo.names import model_slug
 from mhzoo.spec import ArchSpec, Conv, DepthwiseSeparable, GlobalPool, InvertedBottleneck
 from mhzoo.widths import scale_spec, se_filters
 
-__all__ = ["COMMON_WIDTHS", "Converted", "check_num_classes", "fit_units", "infer_width",
+__all__ = ["COMMON_WIDTHS", "Converted", "check_num_classes", "fit_classifier", "fit_units",
+           "infer_width",
            "minimalistic", "progress", "write_converted"]
 
 Unit = dict[str, Any]
@@ -78,6 +79,23 @@ def check_num_classes(what: str, classes: int | None, expected: int | None) -> N
                          "checkpoint with include_top=False")
     raise ValueError(f"the {what} has {classes} classes, not {expected}; pass --num-classes "
                      f"{classes} (or leave it out)")
+
+
+def fit_classifier(spec: ArchSpec, layers: dict[str, list[np.ndarray]],
+                   head: tuple[Any, Any] | None, what: str, expected: int | None) -> int | None:
+    """Add a Dense classifier ``head`` (kernel ``(features, classes)``, bias) to ``layers``
+    after checking it against the fitted ``spec`` and ``expected`` (see
+    :func:`check_num_classes`); returns the class count (``None``: no classifier)."""
+    classes = None
+    if head is not None:
+        kernel, bias = head
+        if kernel.shape[0] != spec.blocks[-1].filters:
+            raise ValueError(f"classifier kernel {kernel.shape} does not fit the backbone's "
+                             f"{spec.blocks[-1].filters} features")
+        classes = int(kernel.shape[1])
+        layers["classifier"] = [np.asarray(kernel, np.float32), np.asarray(bias, np.float32)]
+    check_num_classes(what, classes, expected)
+    return classes
 
 
 def minimalistic(spec: ArchSpec) -> ArchSpec:
