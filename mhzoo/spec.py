@@ -41,7 +41,11 @@ ACTIVATIONS = ("relu", "relu6", "hard_swish")
 _ACT_TOKENS = {"relu": "relu", "relu6": "relu6", "hs": "hard_swish"}
 _ACT_TO_TOKEN = {v: k for k, v in _ACT_TOKENS.items()}
 PADDINGS = ("same", "symmetric")
-SE_GATES = ("hard_sigmoid", "sigmoid")
+#: Squeeze-excite gates. ``hard_sigmoid`` is relu6(x + 3) / 6 (paper, keras.applications, timm);
+#: ``hard_sigmoid_tfm`` is the TF Model Garden's relu6(x + 3) * 0.16667 (official/modeling/
+#: activations/sigmoid.py), 2e-5 relative from 1/6: enough to move the logits of a
+#: MobileNetV3 by ~7e-4 of their scale, so Model Garden checkpoints convert with it.
+SE_GATES = ("hard_sigmoid", "hard_sigmoid_tfm", "sigmoid")
 
 # Bounds checked when a spec is made, so that absurd values fail here with one clear line and
 # never reach TensorFlow (see also mhzoo.bounds.check_spec_bounds for the concrete spec).
@@ -331,7 +335,8 @@ class ArchSpec:
             (TF Model Garden ``finegrain_classification_mode``).
         bn_epsilon, bn_momentum: batch-norm settings (TF: 1e-3 / 0.99; PyTorch: 1e-5).
         padding: ``"same"`` (TF) or ``"symmetric"`` (PyTorch, k // 2 on each side).
-        se_gate: gate of squeeze-excite blocks, ``"hard_sigmoid"`` or ``"sigmoid"``.
+        se_gate: gate of squeeze-excite blocks, ``"hard_sigmoid"``, ``"hard_sigmoid_tfm"`` (the
+            Model Garden's constant 0.16667 instead of 1/6) or ``"sigmoid"``.
         description: one line for humans.
     """
 

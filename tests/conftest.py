@@ -1,10 +1,14 @@
-"""Shared test setup: quiet TensorFlow, the shared data fixtures, small helpers.
+"""Shared test setup: quiet TensorFlow, the shared data fixtures, live test models.
 
 The shared data (paper tables, upstream checkpoints written by timm / the TF Model Garden) is
 not part of the repository. Tests reach it only through the ``shared_data`` / ``shared_path``
 fixtures, which read one variable, ``MHZOO_SHARED_DATA`` (default: ``../shared/data`` beside
 the clone). When it is absent, those tests are skipped with a one-line reason naming the
 variable, except under ``CI=true``, where a missing fixture is a failure.
+
+Numeric-equivalence tests get models whose outputs depend on their input from the
+``calibrate_weights`` fixture (module ``live_models`` beside this file, which also holds the
+scale-relative comparisons).
 """
 
 from __future__ import annotations
@@ -17,8 +21,8 @@ import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import numpy as np
 import pytest
+from live_models import calibrate
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -78,23 +82,21 @@ def shared_dir(shared_data) -> Path:
     return shared_data.parent
 
 
-def randomize_batchnorm(model, seed: int = 0) -> None:
-    """Give every batch-norm layer non-trivial gamma/beta/mean/variance, so equivalence tests
-    cannot pass by accident."""
-    rng = np.random.default_rng(seed)
-    for layer in model.layers:
-        if type(layer).__name__ == "BatchNormalization":
-            n = layer.gamma.shape[0]
-            layer.gamma.assign(rng.uniform(0.5, 1.5, n).astype("float32"))
-            layer.beta.assign(rng.normal(0, 0.1, n).astype("float32"))
-            layer.moving_mean.assign(rng.normal(0, 0.1, n).astype("float32"))
-            layer.moving_variance.assign(rng.uniform(0.5, 1.5, n).astype("float32"))
+@pytest.fixture(scope="session")
+def calibrate_weights() -> Callable[..., object]:
+    """``calibrate_weights(model, images=None, seed=0)``: :func:`live_models.calibrate`, which
+    gives a model (Keras 3 or tf_keras) He-scaled kernels, random batch-norm gamma / beta and
+    moving statistics measured on random images, so that its outputs depend on the input at
+    the scale of the outputs; it fails the test when two different images give outputs closer
+    than the comparison tolerance (the guard, :func:`live_models.check_input_dependence`).
+    Every numeric-equivalence test builds its models with it."""
+    return calibrate
 
 
 @pytest.fixture(scope="session")
-def randomize_bn():
-    """The :func:`randomize_batchnorm` helper, as a fixture."""
-    return randomize_batchnorm
+def randomize_bn() -> Callable[..., object]:
+    """The older name of :func:`calibrate_weights` (same helper)."""
+    return calibrate
 
 
 class StateLeakWarning(UserWarning):

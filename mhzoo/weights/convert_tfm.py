@@ -14,6 +14,11 @@ layers (``official/vision/modeling/layers/nn_blocks.py``, ``backbones/mobilenet.
   ``_squeeze_excitation/_se_reduce`` and ``/_se_expand``, ``_conv2`` / ``_norm2`` (projection).
 
 Layouts are Keras already (HWIO, depthwise (k, k, C, 1), Dense (in, out)).
+
+Activations: the Model Garden's hard-swish is x * relu6(x + 3) / 6 (as mhzoo's), but its hard
+sigmoid, the squeeze-excite gate of MobileNetV3, is relu6(x + 3) * 0.16667
+(``official/modeling/activations/sigmoid.py``); converted models with squeeze-excite get
+``se_gate="hard_sigmoid_tfm"`` in their spec so that they reproduce the checkpoint's logits.
 """
 
 from __future__ import annotations
@@ -191,6 +196,9 @@ def convert_tfm(src: str | os.PathLike, *, model: str, width: float | None = Non
         units.append(_unit(t, f"{pre}layer_with_weights-{k}"))
         k += 1
     base = get_spec(name)  # Model Garden defaults: 'same' padding, BN epsilon 1e-3
+    if any(getattr(b, "se_ratio", None) for b in base.blocks):
+        # the Model Garden's squeeze-excite gate is relu6(x + 3) * 0.16667, not / 6
+        base = base.replace(se_gate="hard_sigmoid_tfm")
     spec, layers = fit_units(base, units, desc=f"converting {name}")
     w, exact = infer_width(base, spec, width)
     classes = fit_classifier(spec, layers, _classifier(t, bb), "checkpoint", num_classes)
