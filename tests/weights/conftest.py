@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from weights_helpers import TFM_FIXTURE_PARTS, TIMM_FIXTURES_PARTS, LocalHub
+from weights_helpers import TFM_FIXTURE_PARTS, TFM_FIXTURES, TIMM_FIXTURES_PARTS, LocalHub
 
 
 @pytest.fixture(autouse=True)
@@ -41,16 +41,35 @@ def timm_fixtures(shared_path) -> Path:
     return shared_path(*TIMM_FIXTURES_PARTS)
 
 
-@pytest.fixture(scope="session")
-def tfm_converted(tmp_path_factory, tfm_fixture) -> Path:
-    """The Model Garden fixture converted once with the CLI (shared by several tests)."""
+def _convert_with_cli(src: Path, model: str, out: Path) -> Path:
     from click.testing import CliRunner
 
     from mhzoo.cli import main
 
-    out = tmp_path_factory.mktemp("tfm") / "multi_max_100"
-    res = CliRunner().invoke(main, ["convert", "--from", "tf-model-garden",
-                                    str(tfm_fixture / "ckpt"), "--model", "multi_max",
-                                    "--num-classes", "1001", "-o", str(out)])
+    res = CliRunner().invoke(main, ["convert", "--from", "tf-model-garden", str(src / "ckpt"),
+                                    "--model", model, "--num-classes", "1001", "-o", str(out)])
     assert res.exit_code == 0, res.output
     return out
+
+
+@pytest.fixture(scope="session")
+def tfm_converted(tmp_path_factory, tfm_fixture) -> Path:
+    """The Multi-MAX Model Garden fixture converted once with the CLI (shared by tests)."""
+    return _convert_with_cli(tfm_fixture, "multi_max",
+                             tmp_path_factory.mktemp("tfm") / "multi_max_100")
+
+
+@pytest.fixture(scope="session")
+def tfm_fixture_converted(tmp_path_factory, shared_path) -> Callable[[str], tuple[Path, Path]]:
+    """``f(folder)`` -> (fixture folder, its CLI conversion) for every Model Garden fixture
+    (:data:`weights_helpers.TFM_FIXTURES`), each converted once per session."""
+    done: dict[str, tuple[Path, Path]] = {}
+
+    def get(folder: str) -> tuple[Path, Path]:
+        if folder not in done:
+            src = shared_path("tf-model-garden-fixtures", folder)
+            out = tmp_path_factory.mktemp("tfm") / folder
+            done[folder] = (src, _convert_with_cli(src, TFM_FIXTURES[folder][1], out))
+        return done[folder]
+
+    return get

@@ -19,6 +19,10 @@ from mhzoo.variables import named_weights
 
 # Inside the shared data folder (the ``tfm_fixture`` / ``timm_fixtures`` fixtures resolve them).
 TFM_FIXTURE_PARTS = ("tf-model-garden-fixtures", "multi_max_100")
+#: Every Model Garden fixture: folder -> (Model Garden model_id, mhzoo name). Each holds
+#: ``ckpt.*``, ``config.json`` and ``reference_io.npz`` (two inputs, their logits).
+TFM_FIXTURES = {"multi_max_100": ("MobileNetMultiMAX", "multi_max"),
+                "mobilenet_v3_small_100": ("MobileNetV3Small", "mobilenet_v3_small")}
 TIMM_FIXTURES_PARTS = ("timm-fixtures",)
 TIMM_NAMES = ("mobilenetv2_100", "mobilenetv3_large_100", "tf_mobilenetv3_large_minimal_100")
 
