@@ -3,14 +3,27 @@
 Each row keeps the raw samples and how they were taken. Every row is written in its own
 transaction (WAL journal), so a sweep killed at any point (even SIGKILL) leaves only finished
 rows; rerunning the sweep skips them (``has``) and inserts no duplicates (a UNIQUE key).
+
+Opening never changes a file it then refuses: a store opened for writing is checked (an SQLite
+file with mhzoo's tables, columns and schema version, or an empty one) before the first write
+or pragma (the switch to WAL included). A store opened ``readonly`` (a source of ``dataset``,
+``merge``, ``report``) leaves nothing beside it: a cleanly closed store is read in SQLite's
+``immutable`` mode (no ``-wal`` / ``-shm`` made, works in a read-only folder); a store with a
+live writer is read through that writer's ``-wal`` / ``-shm``; the unfinished ``-wal`` (or
+``-journal``) of a writer that died, or a live one's that this process cannot share (a
+read-only folder), is read from a private copy, so its rows are not lost.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+import shutil
 import sqlite3
+import stat
+import tempfile
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -45,6 +58,10 @@ CREATE TABLE IF NOT EXISTS latency (
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
+_LATENCY_COLUMNS = frozenset((
+    "arch_hash", "width", "target", "machine", "model", "input_size", "supported", "median_ms",
+    "p10_ms", "p90_ms", "mean_ms", "n_samples", "samples_ms", "source", "info", "created_at"))
+_SIDECARS = ("-wal", "-shm", "-journal")
 
 
 def arch_hash(spec: ArchSpec, input_size: int = 224, num_classes: int = 1000) -> str:
@@ -104,52 +121,97 @@ class LatencyStore:
         """Open (or, unless ``readonly``, create) the database at ``path``.
 
         ``readonly=True`` opens an existing file read-only: no table is created, the journal
-        mode is left alone, and a file that is not an mhzoo results database is a
-        ``ValueError``.
+        mode is left alone, no ``-wal`` / ``-shm`` file is left beside it, and a store in a
+        read-only folder can be read. A file that is not an mhzoo results database (or of
+        another schema version) is a ``ValueError``, and is left unchanged.
         """
         self.path = Path(path)
         self.readonly = readonly
+        self._copy: Path | None = None  # private copy read instead (see _open_ro)
         if self.path.is_dir():
             raise ValueError(f"results database path is a directory: {self.path}")
+        if self.path.exists() and not stat.S_ISREG(self.path.stat().st_mode):
+            raise ValueError(f"results database path is not a regular file: {self.path} "
+                             "(give an SQLite file written by `mhzoo bench` or a new file name)")
         parent = self.path.parent if str(self.path.parent) else Path(".")
         if readonly:
             if not self.path.is_file():
                 raise FileNotFoundError(f"results database not found: {self.path}")
+            if not os.access(self.path, os.R_OK):
+                raise ValueError(f"results database is not readable: {self.path}")
         elif not parent.is_dir():
             raise ValueError(f"folder of the results database does not exist: {parent}")
         elif not self.path.exists() and not os.access(parent, os.W_OK):
             raise ValueError(f"cannot create the results database {self.path.name}: folder "
                              f"{parent} is not writable")
+        elif self.path.exists() and not os.access(self.path, os.W_OK):
+            raise ValueError(f"results database is not writable: {self.path}")
         try:
             if readonly:
-                self._db = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True,
-                                           timeout=30, isolation_level=None)
+                self._open_ro()
                 self._check_tables()
             else:
                 self._open_rw()
         except sqlite3.DatabaseError as exc:
+            self._close_quietly()
             raise ValueError(f"{self.path} is not a usable mhzoo results database ({exc})"
                              ) from None
+        except BaseException:
+            self._close_quietly()
+            raise
+
+    def _close_quietly(self) -> None:
+        db = getattr(self, "_db", None)
+        if db is not None:
+            with contextlib.suppress(sqlite3.Error):
+                db.close()
+        if self._copy is not None:
+            shutil.rmtree(self._copy, ignore_errors=True)
+            self._copy = None
+
+    def _open_ro(self) -> None:
+        """Read-only connection that creates nothing beside the file (see the module doc)."""
+        real = self.path.resolve()  # SQLite keeps -wal / -shm beside the file a link names
+        present = {side for side in _SIDECARS if Path(f"{real}{side}").exists()}
+        if not present:  # closed cleanly: every row is in the file itself
+            self._db = self._connect(real, "immutable=1")
+            return
+        if {"-wal", "-shm"} <= present and "-journal" not in present:  # maybe a live writer
+            try:
+                self._db = self._connect(real, "mode=ro")
+                self._db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+                return
+            except sqlite3.OperationalError:  # cannot share its -shm (a read-only folder)
+                self._close_quietly()
+        # a dead writer's -wal / -journal (or one this process cannot share): read a copy,
+        # which SQLite recovers in a folder of our own
+        self._copy = Path(tempfile.mkdtemp(prefix="mhzoo-store-"))
+        copy = self._copy / "store.sqlite"
+        try:
+            shutil.copyfile(real, copy)
+            for side in present - {"-shm"}:
+                with contextlib.suppress(FileNotFoundError):
+                    shutil.copyfile(f"{real}{side}", f"{copy}{side}")
+        except OSError as exc:
+            raise ValueError(f"cannot read the results database {self.path}: "
+                             f"{exc.strerror or exc}") from None
+        self._db = self._connect(copy, "")
+
+    @staticmethod
+    def _connect(path: Path, query: str) -> sqlite3.Connection:
+        uri = path.as_uri() + (f"?{query}" if query else "")
+        return sqlite3.connect(uri, uri=True, timeout=30, isolation_level=None)
 
     def _open_rw(self) -> None:
         self._db = sqlite3.connect(str(self.path), timeout=30, isolation_level=None)
-        tables = self._tables()
-        if tables and not {"latency", "meta"} <= tables:
-            self._db.close()  # an unrelated database: add nothing to it
-            shown = ", ".join(sorted(tables)[:5]) + (" ..." if len(tables) > 5 else "")
-            raise ValueError(f"{self.path} is an SQLite database of something else (tables "
-                             f"{shown}), not an mhzoo results database; give a new file or one "
-                             "written by `mhzoo bench`")
+        tables = self._tables()  # reads only: nothing is written before the checks pass
+        if tables:
+            self._check_tables(tables)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
-        row = self._db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
-        if row is None:
-            self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)",
-                             (str(SCHEMA_VERSION),))
-        elif row[0] != str(SCHEMA_VERSION):
-            raise ValueError(f"{self.path}: results database schema {row[0]}, this mhzoo "
-                             f"reads schema {SCHEMA_VERSION}")
+        self._db.executescript(  # tables and schema tag together: a kill leaves all or none
+            f"BEGIN; {_SCHEMA} INSERT OR IGNORE INTO meta VALUES ('schema', "
+            f"'{SCHEMA_VERSION}'); COMMIT;")
 
     def _tables(self) -> set[str]:
         """Names of the user tables (SQLite's own ``sqlite_*`` tables left out)."""
@@ -157,16 +219,26 @@ class LatencyStore:
             "SELECT name FROM sqlite_master WHERE type='table'")
             if not str(r[0]).startswith("sqlite_")}
 
-    def _check_tables(self) -> None:
-        tables = self._tables()
+    def _check_tables(self, tables: set[str] | None = None) -> None:
+        """Refuse (``ValueError``) a database that is not an mhzoo results database of this
+        schema version; reads only."""
+        tables = self._tables() if tables is None else tables
         if not {"latency", "meta"} <= tables:
-            self._db.close()
-            raise ValueError(f"{self.path} is not an mhzoo results database (it has no "
-                             "'latency' and 'meta' tables); give a file written by `mhzoo "
-                             "bench`")
+            shown = ", ".join(sorted(tables)[:5]) + (" ..." if len(tables) > 5 else "")
+            what = f"an SQLite database of something else (tables {shown})" if tables else (
+                "an empty SQLite database")
+            raise ValueError(f"{self.path} is {what}, not an mhzoo results database; give a "
+                             "file written by `mhzoo bench` / `mhzoo search collect`"
+                             + ("" if self.readonly else " or a new file name"))
+        columns = {r[1] for r in self._db.execute("PRAGMA table_info(latency)")}
+        if not columns >= _LATENCY_COLUMNS:
+            missing = ", ".join(sorted(_LATENCY_COLUMNS - columns)[:4])
+            raise ValueError(f"{self.path} has a 'latency' table of another layout (no column "
+                             f"{missing}), not an mhzoo results database")
         row = self._db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+        if row is None and self._db.execute("SELECT COUNT(*) FROM meta").fetchone()[0] == 0:
+            return  # tables made by an older mhzoo that died before tagging them: ours
         if row is None or row[0] != str(SCHEMA_VERSION):
-            self._db.close()
             raise ValueError(f"{self.path}: results database schema "
                              f"{row[0] if row else 'unknown'}, this mhzoo reads schema "
                              f"{SCHEMA_VERSION}")
@@ -179,8 +251,11 @@ class LatencyStore:
         self.close()
 
     def close(self) -> None:
-        """Close the connection."""
+        """Close the connection (and drop the private copy a read-only open may have made)."""
         self._db.close()
+        if self._copy is not None:
+            shutil.rmtree(self._copy, ignore_errors=True)
+            self._copy = None
 
     # ---------------------------------------------------------------- queries
     def has(self, arch_hash: str, width: float, target: str, machine: str) -> bool:

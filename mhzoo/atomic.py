@@ -22,6 +22,7 @@ import os
 import re
 import shutil
 import signal
+import stat
 import tempfile
 import threading
 from collections.abc import Iterator, Sequence
@@ -29,12 +30,16 @@ from pathlib import Path
 from typing import Any
 
 __all__ = ["atomic_dir", "atomic_group", "atomic_path", "atomic_write_bytes",
-           "atomic_write_text", "check_output_path", "remove_stale_partials", "sweep_stale"]
+           "atomic_write_text", "check_output_path", "check_output_paths",
+           "remove_stale_partials", "sweep_stale"]
 
 #: hidden temporaries of this module: ``.<name>.<pid>.<random>.<kind>`` (``tempfile`` makes the
 #: random part of 8 characters from a-z, 0-9 and _; anything else is not ours and is never swept)
 _TEMP_RE = re.compile(
-    r"^\.(?P<name>.+)\.(?P<pid>\d+)\.(?P<rand>[a-z0-9_]{6,8})\.(?P<kind>partial|old|group)$")
+    r"^\.(?P<name>.+)\.(?P<pid>\d+)\.(?P<rand>[a-z0-9_]{6,8})\.(?P<kind>partial|old|group)"
+    r"(?P<side>-wal|-shm|-journal)?$")
+#: files SQLite keeps beside a database (a results store written to a temporary has them too)
+_SQLITE_SIDECARS = ("-wal", "-shm", "-journal")
 _CLEANUP_SIGNALS = tuple(getattr(signal, s) for s in ("SIGTERM", "SIGHUP", "SIGINT")
                          if hasattr(signal, s))
 
@@ -49,29 +54,85 @@ def check_output_path(path: str | os.PathLike, *, force: bool = False,
                       directory: bool = False) -> Path:
     """Validate an output path before long work starts; ``ValueError`` with the reason.
 
-    Leftovers of dead writers in the output folder are swept first (an interrupted group
-    commit is completed), so what is checked is what a finished write would have left.
+    What is never replaced (a symlink, a device node, FIFO or socket, a folder by a file or a
+    file by a folder) is refused first, whatever ``force`` says; leftovers of dead writers in
+    the output folder are then swept (an interrupted group commit is completed), so what is
+    checked is what a finished write would have left; an existing output is refused unless
+    ``force``.
 
     Args:
         path: the file (or, with ``directory=True``, the folder) to be written.
-        force: allow replacing an existing output.
+        force: allow replacing an existing output (the command's ``--force``).
         directory: the output is a folder (checkpoints, SavedModels).
     """
     p = Path(path)
     parent = _parent(p)
+    _replaceable(p, directory=directory)
     if parent.is_dir() and os.access(parent, os.W_OK):
         sweep_stale(parent)
-    if not directory and p.is_dir():
-        raise ValueError(f"output path is a directory: {p} (give a file name)")
-    if directory and p.exists() and not p.is_dir():
-        raise ValueError(f"output path is a file, expected a folder: {p}")
-    if p.exists() and not force:
+    if _replaceable(p, directory=directory) is not None and not force:
         raise ValueError(f"output exists: {p} (use --force / force=True to overwrite)")
     if not parent.is_dir():
         raise ValueError(f"output folder does not exist: {parent}")
     if not os.access(parent, os.W_OK):
         raise ValueError(f"output folder is not writable: {parent}")
     return p
+
+
+def check_output_paths(paths: Sequence[str | os.PathLike | None], *, force: bool = False
+                       ) -> list[Path]:
+    """:func:`check_output_path` for each of a command's output files (``None``: option not
+    given, skipped), and no two of them on the same file. Returns the given paths."""
+    checked: list[Path] = []
+    seen: dict[Path, Path] = {}
+    for path in paths:
+        if path is None:
+            continue
+        p = check_output_path(path, force=force)
+        key = _parent(p).resolve() / p.name
+        if key in seen:
+            raise ValueError(f"two outputs go to the same file: {seen[key]} and {p}")
+        seen[key] = p
+        checked.append(p)
+    return checked
+
+
+_SPECIAL_KINDS = ((stat.S_ISCHR, "character device"), (stat.S_ISBLK, "block device"),
+                  (stat.S_ISFIFO, "named pipe (FIFO)"), (stat.S_ISSOCK, "socket"))
+
+
+def _replaceable(p: Path, *, directory: bool = False) -> os.stat_result | None:
+    """What is at ``p`` now (``None``: nothing), if an output may replace it; else ``ValueError``.
+
+    The final component is not followed: a symlink is refused as a symlink. A file output may
+    replace a regular file, a folder output a real folder; nothing else.
+    """
+    try:
+        st = os.lstat(p)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as exc:
+        raise ValueError(f"cannot inspect output path {p}: {exc.strerror or exc}") from None
+    mode = st.st_mode
+    if stat.S_ISLNK(mode):
+        try:
+            where = os.readlink(p)
+        except OSError:
+            where = "?"
+        raise ValueError(f"output path is a symbolic link: {p} -> {where} (outputs never "
+                         "replace links; give the path of the file itself, or remove the link)")
+    for test, kind in _SPECIAL_KINDS:
+        if test(mode):
+            raise ValueError(f"output path is a {kind}: {p} (outputs are written as regular "
+                             "files and never replace special files; give a file name)")
+    if directory:
+        if not stat.S_ISDIR(mode):
+            raise ValueError(f"output path is a file, expected a folder: {p}")
+    elif stat.S_ISDIR(mode):
+        raise ValueError(f"output path is a directory: {p} (give a file name)")
+    elif not stat.S_ISREG(mode):
+        raise ValueError(f"output path is not a regular file: {p}")
+    return st
 
 
 def _parent(p: Path) -> Path:
@@ -113,6 +174,8 @@ def _remove(path: Path) -> None:
             shutil.rmtree(path, ignore_errors=True)
         else:
             path.unlink(missing_ok=True)
+            for side in _SQLITE_SIDECARS:  # a results store written to a temporary
+                Path(f"{path}{side}").unlink(missing_ok=True)
     except OSError:
         pass
 
@@ -192,7 +255,8 @@ def sweep_stale(folder: str | os.PathLike) -> list[Path]:
     for e in entries:
         m = _TEMP_RE.match(e.name)
         if m and not _pid_alive(int(m.group("pid"))):
-            stale.append((m.group("kind"), m.group("name"), d / e.name))
+            kind = m.group("kind") if not m.group("side") else "side"
+            stale.append((kind, m.group("name"), d / e.name))
     done: list[Path] = []
     for kind, _name, path in stale:  # groups first: they need their temporaries
         if kind == "group" and path.is_file():
@@ -206,7 +270,7 @@ def sweep_stale(folder: str | os.PathLike) -> list[Path]:
                     os.replace(kept, final)
             _remove(path)
             done.append(path)
-        elif kind == "partial" and path.exists():
+        elif kind in ("partial", "side") and (path.exists() or path.is_symlink()):
             _remove(path)
             done.append(path)
     return done
@@ -258,17 +322,19 @@ def _mkstemp(p: Path) -> Path:
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; rename it onto ``path`` if the block succeeds."""
     p = Path(path)
+    _replaceable(p)  # before any temporary exists (as root, /dev is writable)
     sweep_stale(_parent(p))
     with _signal_cleanup():
         tmp_path = _mkstemp(p)
         try:
             yield tmp_path
             os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get normal modes
+            _replaceable(p)  # again: something may have appeared there meanwhile
             os.replace(tmp_path, p)
         finally:
             _unregister(tmp_path)
-            if tmp_path.exists():
-                tmp_path.unlink()
+            if tmp_path.exists():  # not renamed: drop it (and a store's -wal / -shm with it)
+                _remove(tmp_path)
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
@@ -317,8 +383,7 @@ def atomic_group(paths: Sequence[str | os.PathLike]) -> Iterator[list[Path]]:
     if not parent.is_dir():
         raise ValueError(f"output folder does not exist: {parent}")
     for p in ps:
-        if p.is_dir():
-            raise ValueError(f"output path is a directory: {p} (give a file name)")
+        _replaceable(p)
     sweep_stale(parent)
     with _signal_cleanup():
         temps: list[Path] = []
@@ -329,12 +394,14 @@ def atomic_group(paths: Sequence[str | os.PathLike]) -> Iterator[list[Path]]:
             mode = 0o666 & ~_umask()
             for t in temps:
                 os.chmod(t, mode)
+            for p in ps:
+                _replaceable(p)
             _commit_group(parent, ps, temps)
         finally:
             for t in temps:
                 _unregister(t)
                 if t.exists():
-                    t.unlink()
+                    _remove(t)
 
 
 def _commit_group(parent: Path, finals: list[Path], temps: list[Path]) -> None:
@@ -369,6 +436,7 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     parent = _parent(p)
     if not parent.is_dir():
         raise ValueError(f"output folder does not exist: {parent}")
+    _replaceable(p, directory=True)
     sweep_stale(parent)
     with _signal_cleanup():
         try:
@@ -381,7 +449,7 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
             yield tmp
             os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700
             with _signals_deferred():
-                if p.exists():
+                if _replaceable(p, directory=True) is not None:
                     old = Path(tempfile.mkdtemp(prefix=f".{p.name}.{os.getpid()}.",
                                                 suffix=".old", dir=parent))
                     os.replace(p, old / "x")
