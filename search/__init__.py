@@ -10,8 +10,13 @@ Pure Python at import time (no TensorFlow). Spaces: ``multi_hardware`` (the pape
     space.encode(spec) == g             # up to indices of inactive decisions
 """
 
-from mhzoo.search.space import TAGS, Decision, Genotype, LayerChoice, Slot, Space
-from mhzoo.search.spaces import (
+from mhzoo.search.space import (
+    TAGS,
+    Decision,
+    Genotype,
+    LayerChoice,
+    Slot,
+    Space,
     decode_genotype,
     get_space,
     list_spaces,

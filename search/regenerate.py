@@ -1,5 +1,6 @@
-"""``mhzoo regenerate multi_avg|multi_max|--reward R -o DIR``: the paper's pipeline as a chain of
-commands whose every output is a file in ``DIR``.
+"""The paper's pipeline as a chain of stages whose every output is a file in ``DIR`` (cost models,
+search, training, export, benchmark, MN-Norm report), and the budgets of each stage (``FULL``,
+``TINY``). The command is ``mhzoo regenerate`` (:mod:`mhzoo.search.cli.regenerate`).
 
 Stages (each skipped when its output exists, each resumable on its own)::
 
@@ -28,20 +29,47 @@ import json
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import click
+import numpy as np
 
-__all__ = ["NAMED_REWARDS", "Budget", "regenerate", "regenerate_cmd"]
+from mhzoo.atomic import atomic_dir, atomic_write_text
+from mhzoo.benchmarks.report import build_report, paper_dataset, render, table_from_records
+from mhzoo.benchmarks.runner import RunConfig, machine_id
+from mhzoo.benchmarks.store import LatencyStore
+from mhzoo.benchmarks.sweep import bench, parse_model_ref
+from mhzoo.benchmarks.targets import parse_targets
+from mhzoo.builder import build
+from mhzoo.export import to_tflite
+from mhzoo.search import runs
+from mhzoo.search.cost import LinearCostModel
+from mhzoo.search.cost.folder import (
+    REFERENCE_FILE,
+    load_cost_models,
+    read_reference,
+    write_reference,
+)
+from mhzoo.search.jsonfile import read_json
+from mhzoo.search.latency.collect import FAST_CONFIG, collect, sample_genotypes
+from mhzoo.search.latency.reference import reference_factors
+from mhzoo.search.latency.shards import store_dataset
+from mhzoo.search.space import Genotype, get_space
+from mhzoo.search.training import data as data_lib
+from mhzoo.search.training.loop import TrainRequest, train
+from mhzoo.search.training.recipes import get_preset
+from mhzoo.search.tunas.config import get_search_preset, parse_reward
+from mhzoo.search.tunas.loop import SearchRequest, prepare_search, run_search
+from mhzoo.spec import ArchSpec
+
+__all__ = ["NAMED_REWARDS", "Budget", "RegenerateRequest", "regenerate", "reward_of"]
 
 #: the paper's two searches (section 7.2): eq. 7 gave Multi-AVG, eq. 8 Multi-MAX
 NAMED_REWARDS = {"multi_avg": "avg", "multi_max": "max"}
 BASELINES = ("multi_avg", "multi_max", "mobilenet_v1", "mobilenet_v2", "mobilenet_v3_large",
              "proxylessnas_mobile")
 REFERENCE = "mobilenet_v1"
-FORMAT = "mhzoo-regenerate"
 
 
 @dataclass(frozen=True)
@@ -77,7 +105,8 @@ TINY = Budget(space_options={"input_size": 32, "width": 0.25, "max_layers": 1}, 
               calibration_images=8)
 
 
-def _reward_of(name: str | None, reward: str | None) -> str:
+def reward_of(name: str | None, reward: str | None) -> str:
+    """The reward of ``mhzoo regenerate NAME`` or ``--reward R`` (exactly one of them)."""
     if name is not None and reward is not None:
         raise ValueError("give a model name (multi_avg / multi_max) or --reward, not both")
     if name is not None:
@@ -87,118 +116,130 @@ def _reward_of(name: str | None, reward: str | None) -> str:
         return NAMED_REWARDS[name]
     if reward is None:
         raise ValueError("give multi_avg, multi_max or --reward avg|max|single:TARGET")
-    return reward
+    return parse_reward(reward).name
 
 
-def _check_folder(out: Path, request: dict[str, Any]) -> None:
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"output path is a file, expected a folder: {out}")
-    parent = out.parent if str(out.parent) else Path(".")
-    if not parent.is_dir():
-        raise ValueError(f"output folder does not exist: {parent}")
-    if not out.exists() or not any(out.iterdir()):
-        return
-    f = out / "regenerate.json"
-    try:
-        old = json.loads(f.read_text()) if f.is_file() else None
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        old = None
-    if not isinstance(old, dict) or old.get("format") != FORMAT:
-        raise ValueError(f"output folder {out} holds something else; give a new or empty folder "
-                         "(a rerun resumes only a regenerate folder of the same request)")
-    for key, v in request.items():
-        if json.dumps(old.get("request", {}).get(key), sort_keys=True) != json.dumps(
-                v, sort_keys=True):
-            raise ValueError(f"output folder {out} holds another regenerate run ({key} "
-                             f"differs); give a new folder")
+@dataclass(frozen=True)
+class RegenerateRequest:
+    """A regenerate run, checked once when it is made (before TensorFlow loads).
+
+    Attributes:
+        out_dir: the run folder (new, empty, or this run's own folder to resume).
+        reward: ``avg``, ``max`` or ``single:TARGET`` (see :func:`reward_of`).
+        data: TFRecord shard folder or image-folder tree.
+        cost_models: a folder of linear cost models (default: collect and fit them here).
+        targets: local targets.
+        preset, train_preset: the search and training presets.
+        tiny: a tiny budget for every stage (CI).
+        cost_archs: architectures to measure for the cost models (>= 10).
+        steps: search steps.
+        strategy, seed, progress: as for the search and training.
+        echo: where stage lines go.
+    """
+
+    out_dir: str | os.PathLike
+    reward: str
+    data: str | os.PathLike
+    cost_models: str | os.PathLike | None = None
+    targets: tuple[str, ...] = ("cpu_fp32", "cpu_int8")
+    preset: str = "cpu-proxy"
+    train_preset: str = "cifar10-proxy"
+    tiny: bool = False
+    cost_archs: int | None = None
+    steps: int | None = None
+    strategy: str = "default"
+    seed: int = 0
+    progress: bool = True
+    echo: Callable[[str], None] = field(default=print, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "reward", parse_reward(self.reward).name)
+        found = parse_targets(list(self.targets))
+        remote = [t.name for t in found if not t.is_local]
+        if remote:
+            raise ValueError(f"target(s) {', '.join(remote)} run on a phone; regenerate measures "
+                             "local targets (collect phone latencies with `mhzoo bench --adb`)")
+        object.__setattr__(self, "targets", tuple(t.name for t in found))
+        parse_reward(self.reward, self.targets)
+        get_search_preset(self.preset)
+        get_preset(self.train_preset)
+        for label, v, lo in (("cost_archs", self.cost_archs, 10), ("steps", self.steps, 1)):
+            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < lo):
+                raise ValueError(f"{label} must be an integer >= {lo}, got {v!r}")
+        if not os.fspath(self.data).startswith("tfds:") and not Path(self.data).exists():
+            raise ValueError(f"--data not found: {self.data}")
+        if self.cost_models is not None and not Path(self.cost_models).is_dir():
+            raise ValueError(f"--cost-models is not a folder: {self.cost_models}")
+        if Path(self.out_dir).is_file():
+            raise ValueError(f"output path is a file, expected a folder: {self.out_dir}")
 
 
-def regenerate(out_dir: str | os.PathLike, *, reward: str, data: str | os.PathLike,
-               cost_models: str | os.PathLike | None = None,
-               targets: tuple[str, ...] = ("cpu_fp32", "cpu_int8"),
-               preset: str = "cpu-proxy", train_preset: str = "cifar10-proxy",
-               tiny: bool = False, cost_archs: int | None = None, steps: int | None = None,
-               strategy: str = "default", seed: int = 0, progress: bool = True,
-               echo: Callable[[str], None] = print) -> dict[str, Any]:
-    """Run (or resume) the whole chain into ``out_dir``; returns the report summary dict."""
-    from mhzoo.benchmarks.targets import parse_targets
-    from mhzoo.search.search_loop import prepare_search
-    from mhzoo.search.spaces import get_space
-    from mhzoo.search.training import data as data_lib
+def regenerate(request: RegenerateRequest | None = None, **fields: Any) -> dict[str, Any]:
+    """Run (or resume) the whole chain into ``request.out_dir``; returns the report summary.
 
-    budget = TINY if tiny else FULL
-    out = Path(out_dir)
-    ts = [t.name for t in parse_targets(list(targets))]
-    remote = [t.name for t in parse_targets(list(targets)) if not t.is_local]
-    if remote:
-        raise ValueError(f"target(s) {', '.join(remote)} run on a phone; regenerate measures "
-                         "local targets (collect phone latencies with `mhzoo bench --adb`)")
-    source = data_lib.open_data(data)
+    Takes a :class:`RegenerateRequest` or its fields.
+    """
+    if request is not None and fields:
+        raise ValueError("give a RegenerateRequest alone, or its fields")
+    r = request if request is not None else RegenerateRequest(**fields)
+    budget = TINY if r.tiny else FULL
+    out = Path(r.out_dir)
+    ts = list(r.targets)
+    source = data_lib.open_data(r.data)
     deploy = get_space("multi_hardware", **budget.space_options)
-    request = {"reward": reward, "targets": ts, "tiny": tiny, "preset": preset,
-               "train_preset": train_preset, "data": source.root, "seed": seed,
-               "cost_models": None if cost_models is None else str(Path(cost_models).resolve()),
-               "steps": steps}
-    if not (reward in ("avg", "max") or reward.startswith("single:")):
-        raise ValueError(f"unknown reward {reward!r}; expected avg, max or single:TARGET")
-    if reward.startswith("single:") and reward.partition(":")[2] not in ts:
-        raise ValueError(f"reward {reward!r} names target {reward.partition(':')[2]!r}, which "
-                         f"is not among the targets ({', '.join(ts)})")
-    if cost_models is not None:  # checked before anything is written
-        from mhzoo.search.search_cost import load_cost_models
-
-        given = load_cost_models(cost_models, deploy)
+    record = {"reward": r.reward, "targets": ts, "tiny": r.tiny, "preset": r.preset,
+              "train_preset": r.train_preset, "data": source.root, "seed": r.seed,
+              "cost_models": None if r.cost_models is None else str(
+                  Path(r.cost_models).resolve()),
+              "steps": r.steps}
+    if r.cost_models is not None:  # checked before anything is written
+        given = load_cost_models(r.cost_models, deploy)
         missing = [t for t in ts if t not in given]
         if missing:
-            raise ValueError(f"no cost model for target(s) {', '.join(missing)} in {cost_models}")
-    _check_folder(out, request)
+            raise ValueError(f"no cost model for target(s) {', '.join(missing)} in "
+                             f"{r.cost_models}")
+    runs.check_run_dir(out, runs.REGENERATE, record)
     out.mkdir(exist_ok=True)
-    from mhzoo.atomic import atomic_write_text
-
-    atomic_write_text(out / "regenerate.json", json.dumps({"format": FORMAT, "request": request},
-                                                          indent=1) + "\n")
+    runs.write_run(out, runs.REGENERATE, {"request": record})
     t0 = time.perf_counter()
     times: dict[str, float] = {}
 
     def stage(name: str) -> Callable[[], None]:
         start = time.perf_counter()
-        echo(f"[regenerate] {name} ...")
+        r.echo(f"[regenerate] {name} ...")
         return lambda: times.__setitem__(name, round(time.perf_counter() - start, 1))
 
     done = stage("cost models")
-    cm_dir = _cost_models(out, deploy, ts, cost_models, budget, cost_archs, seed, progress)
+    cm_dir = _cost_models(out, deploy, ts, r.cost_models, budget, r.cost_archs, r.seed,
+                          r.progress)
     done()
     done = stage("search")
     overrides = dict(budget.search_overrides)
-    if steps is not None:
-        overrides["steps"] = steps
-    prepare_search(space="multi_hardware", space_options={
-        k: v for k, v in budget.space_options.items() if k in deploy.STRUCTURAL},
-        reward=reward, cost_models=cm_dir, data=source, preset=preset, overrides=overrides,
-        seed=seed, limit_train=budget.search_limits[0], limit_held_out=budget.search_limits[1])
-    from mhzoo.search.search_loop import run_search
-
-    searched = run_search(
+    if r.steps is not None:
+        overrides["steps"] = r.steps
+    search_request = SearchRequest(
+        reward=r.reward, cost_models=cm_dir, data=source, out_dir=out / "search",
         space="multi_hardware", space_options={k: v for k, v in budget.space_options.items()
                                                if k in deploy.STRUCTURAL},
-        reward=reward, cost_models=cm_dir, data=source, out_dir=out / "search", preset=preset,
-        overrides=overrides, strategy=strategy, seed=seed, limit_train=budget.search_limits[0],
-        limit_held_out=budget.search_limits[1], progress=progress)
+        preset=r.preset, overrides=overrides, strategy=r.strategy, seed=r.seed,
+        limit_train=budget.search_limits[0], limit_held_out=budget.search_limits[1],
+        progress=r.progress)
+    prepare_search(search_request)
+    searched = run_search(search_request)
     done()
     result_path = out / "search" / "search_result.json"
     done = stage("train")
-    from mhzoo.search.training.loop import train
-
-    trained = train(str(result_path), source, out / "train", preset=train_preset,
-                    overrides=budget.train_overrides, seed=seed, strategy=strategy,
-                    limit_train=budget.train_limits[0], limit_held_out=budget.train_limits[1],
-                    progress=progress, log_every=10)
+    trained = train(TrainRequest(
+        str(result_path), source, out / "train", preset=r.train_preset,
+        overrides=budget.train_overrides, seed=r.seed, strategy=r.strategy,
+        limit_train=budget.train_limits[0], limit_held_out=budget.train_limits[1],
+        progress=r.progress, log_every=10))
     done()
     done = stage("export")
-    exported = _export(out, source, budget, seed)
+    exported = _export(out, source, budget, r.seed)
     done()
     done = stage("bench")
-    records = _bench(out, result_path, exported, ts, deploy, budget, progress)
+    records = _bench(out, result_path, exported, ts, deploy, budget, r.progress)
     done()
     done = stage("report")
     summary = _report(out, searched.result or {}, trained.metrics, records, ts, deploy,
@@ -215,16 +256,6 @@ def _cost_models(out: Path, deploy: Any, targets: list[str], given: Any, budget:
                  cost_archs: int | None, seed: int, progress: bool) -> Path:
     """DIR/costmodels: given models copied (and the reference measured if missing), or
     architectures collected into DIR/latency.sqlite and fitted."""
-    from mhzoo.search.cost import LinearCostModel, reference_factors
-    from mhzoo.search.search_cost import (
-        REFERENCE_FILE,
-        load_cost_models,
-        read_reference,
-        write_reference,
-    )
-
-    from mhzoo.atomic import atomic_dir
-
     final = out / "costmodels"
     if (final / REFERENCE_FILE).is_file():
         return final
@@ -239,21 +270,11 @@ def _cost_models(out: Path, deploy: Any, targets: list[str], given: Any, budget:
             factors = None if ref is None else {t: ref["factors_ms"][t] for t in targets
                                                 if t in ref["factors_ms"]}
         else:
-            from mhzoo.benchmarks.runner import RunConfig
-            from mhzoo.search.collect import (
-                FAST_CONFIG,
-                collect,
-                sample_genotypes,
-                store_dataset,
-            )
-
             n = cost_archs or budget.cost_archs
             cfg = RunConfig(**budget.bench_config) if budget is TINY else FAST_CONFIG
             collect(deploy, sample_genotypes(deploy, n, seed), targets, store, writer="direct",
                     config=cfg, progress=progress)
             rows = store_dataset(store, deploy, targets)
-            from mhzoo.search.space import Genotype
-
             gs = [Genotype.from_string(r["genotype"]) for r in rows]
             for t in targets:
                 y = [r[f"{t}_ms"] for r in rows]
@@ -263,17 +284,12 @@ def _cost_models(out: Path, deploy: Any, targets: list[str], given: Any, budget:
             factors = None
         if factors is None or len(factors) != len(targets):
             factors = reference_factors(targets, store, input_size=size)
-        from mhzoo.benchmarks.runner import machine_id
-
         write_reference(tmp, factors, reference=f"{REFERENCE}@1.0", input_size=size,
                         machine=machine_id())
     return final
 
 
 def _calibration_images(source: Any, budget: Budget, seed: int, size: int) -> Any:
-    import numpy as np
-    from mhzoo.search.training import data as data_lib
-
     mask = data_lib.held_out_mask(source.num_examples, 100 if budget is TINY else 5000, seed)
     ds = data_lib.make_dataset(source, mask=mask, training=False, batch_size=8, image_size=size,
                                augmentation="small", limit=budget.calibration_images)
@@ -283,11 +299,6 @@ def _calibration_images(source: Any, budget: Budget, seed: int, size: int) -> An
 
 def _export(out: Path, source: Any, budget: Budget, seed: int) -> dict[str, Path]:
     """DIR/export: float32 and integer-only int8 .tflite of the trained model."""
-    from mhzoo.export import to_tflite
-
-    from mhzoo.builder import build
-    from mhzoo.spec import ArchSpec
-
     folder = out / "export"
     files = {"cpu_fp32": folder / "model_float32.tflite",
              "cpu_int8": folder / "model_int8.tflite"}
@@ -295,7 +306,7 @@ def _export(out: Path, source: Any, budget: Budget, seed: int) -> dict[str, Path
         return files
     folder.mkdir(exist_ok=True)
     ckpt = out / "train" / "model"
-    cfg = json.loads((ckpt / "config.json").read_text())
+    cfg = read_json(ckpt / "config.json", "checkpoint config")
     size = int((cfg.get("pretrained_cfg") or {}).get("input_size", [224])[0])
     model = build(ArchSpec.from_dict(cfg["spec"]), 1.0, weights=str(ckpt),
                   input_shape=(size, size, 3))
@@ -315,10 +326,6 @@ def _bench(out: Path, result_path: Path, exported: dict[str, Path], targets: lis
            deploy: Any, budget: Budget, progress: bool) -> list[Any]:
     """DIR/bench.sqlite: the searched spec and the zoo's models at the deployment size, and
     the exported files on their own target."""
-    from mhzoo.benchmarks.runner import RunConfig, machine_id
-    from mhzoo.benchmarks.store import LatencyStore
-    from mhzoo.benchmarks.sweep import bench
-
     size = int(deploy.options["input_size"])
     cfg = RunConfig(**budget.bench_config)
     models = [str(result_path)] + [m for m in budget.baselines if m != REFERENCE] + [
@@ -335,10 +342,6 @@ def _bench(out: Path, result_path: Path, exported: dict[str, Path], targets: lis
 def _report(out: Path, result: dict[str, Any], train_metrics: dict[str, Any],
             records: list[Any], targets: list[str], deploy: Any, budget: Budget,
             exported: dict[str, Path]) -> dict[str, Any]:
-    from mhzoo.benchmarks.report import build_report, paper_dataset, render, table_from_records
-    from mhzoo.benchmarks.sweep import parse_model_ref
-
-    from mhzoo.atomic import atomic_write_text
 
     size = int(deploy.options["input_size"])
     found = parse_model_ref(str(out / "search" / "search_result.json"))
@@ -380,61 +383,3 @@ def _report(out: Path, result: dict[str, Any], train_metrics: dict[str, Any],
         atomic_write_text(out / f"report.{fmt}", render(report, fmt, title=title))
     summary["table"] = json.loads(render(report, "json"))
     return summary
-
-
-# ---------------------------------------------------------------------------- CLI
-@click.command("regenerate")
-@click.argument("name", required=False)
-@click.option("--reward", default=None, metavar="avg|max|single:TARGET",
-              help="Instead of NAME: the reward of the search.")
-@click.option("--data", required=True, help="TFRecord shard folder or image-folder tree.")
-@click.option("--cost-models", type=click.Path(), default=None,
-              help="Folder of linear cost models (default: collect and fit them here).")
-@click.option("--targets", default="cpu_fp32,cpu_int8", show_default=True,
-              help="Local targets.")
-@click.option("--preset", type=click.Choice(["cpu-proxy", "imagenet-tpu"]), default="cpu-proxy",
-              show_default=True, help="Search preset.")
-@click.option("--train-preset", type=click.Choice(["cifar10-proxy", "imagenet"]),
-              default="cifar10-proxy", show_default=True)
-@click.option("--cost-archs", type=click.IntRange(10), default=None,
-              help="Architectures to measure for the cost models.")
-@click.option("--steps", type=click.IntRange(1), default=None, help="Search steps.")
-@click.option("--strategy", type=click.Choice(["default", "mirrored", "multi_worker", "tpu"]),
-              default="default", show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--tiny", is_flag=True, help="A tiny budget for every stage (CI).")
-@click.option("--no-progress", is_flag=True)
-@click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False))
-def regenerate_cmd(name: str | None, reward: str | None, data: str, cost_models: str | None,
-                   targets: str, preset: str, train_preset: str, cost_archs: int | None,
-                   steps: int | None, strategy: str, seed: int, tiny: bool, no_progress: bool,
-                   out_dir: str) -> None:
-    """Cost models -> search -> training -> float / int8 export -> benchmark -> MN-Norm report
-    (every stage resumable; rerun the same command to continue)."""
-    from mhzoo.benchmarks.targets import parse_targets
-
-    # the arguments are checked before TensorFlow loads (a bad one fails in a fraction of a s)
-    r = _reward_of(name, reward)
-    if not (r in ("avg", "max") or r.startswith("single:")):
-        raise ValueError(f"unknown reward {r!r}; expected avg, max or single:TARGET")
-    ts = tuple(t.strip() for t in targets.split(",") if t.strip())
-    parse_targets(list(ts))
-    if not Path(data).exists():
-        raise ValueError(f"--data not found: {data}")
-    if cost_models is not None and not Path(cost_models).is_dir():
-        raise ValueError(f"--cost-models is not a folder: {cost_models}")
-    if Path(out_dir).is_file():
-        raise ValueError(f"output path is a file, expected a folder: {out_dir}")
-    from mhzoo._quiet import import_tensorflow_quietly
-
-    import_tensorflow_quietly()
-    summary = regenerate(out_dir, reward=r, data=data, cost_models=cost_models, targets=ts,
-                         preset=preset, train_preset=train_preset, tiny=tiny,
-                         cost_archs=cost_archs, steps=steps, strategy=strategy, seed=seed,
-                         progress=not no_progress, echo=lambda s: click.echo(s, err=True))
-    click.echo((Path(out_dir) / "report.md").read_text())
-    m, p = summary["measured"], summary["predicted"]
-    click.echo(f"searched {summary['searched']}: measured MN-Norm avg {m['mn_norm_avg']}, max "
-               f"{m['mn_norm_max']} (predicted {p.get('mn_norm_avg')}, {p.get('mn_norm_max')}); "
-               f"held-out top-1 {summary['held_out_top1']} -> {out_dir}")
-

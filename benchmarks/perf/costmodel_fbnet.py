@@ -22,6 +22,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import load_summary
+
+from mhzoo.atomic import atomic_write_text
 from mhzoo.search.cost import (
     BlockLUTModel,
     LinearCostModel,
@@ -30,8 +32,6 @@ from mhzoo.search.cost import (
     quality,
     scatter_plot,
 )
-
-from mhzoo.atomic import atomic_write_text
 
 ROOT = Path(__file__).resolve().parents[2]
 ADDITIVE = {"pixel3", "raspi4", "eyeriss", "fpga"}  # HW-NAS-Bench lookup-table devices

@@ -33,8 +33,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import load_summary
+
+from mhzoo.atomic import atomic_write_text
 from mhzoo.benchmarks.store import LatencyStore
-from mhzoo.search.collect import FAST_CONFIG, store_dataset
 from mhzoo.search.cost import (
     BlockLUTModel,
     LinearCostModel,
@@ -43,9 +44,8 @@ from mhzoo.search.cost import (
     scatter_plot,
     write_dataset_csv,
 )
-from mhzoo.search.spaces import get_space
-
-from mhzoo.atomic import atomic_write_text
+from mhzoo.search.latency import FAST_CONFIG, store_dataset
+from mhzoo.search.space import get_space
 
 ROOT = Path(__file__).resolve().parents[2]
 TARGETS = ("cpu_fp32", "cpu_int8")

@@ -36,12 +36,12 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
 
     import tensorflow as tf
-    from mhzoo.search.training import data as D
-    from mhzoo.search.training.loop import TrainStep
-    from mhzoo.search.training.modeling import build_training_model
-    from mhzoo.search.training.recipes import get_preset
 
     from mhzoo.atomic import atomic_write_text
+    from mhzoo.search.training import data as D
+    from mhzoo.search.training.modeling import build_training_model
+    from mhzoo.search.training.recipes import get_preset
+    from mhzoo.search.training.step import TrainStep
 
     recipe = get_preset("cifar10-proxy")
     batch = recipe.global_batch

@@ -37,10 +37,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def measure(spec, targets, store, size):
     """Latency (ms) of a concrete spec per target: direct writer, thread CPU time (the cost
-    models' collection protocol, mhzoo.search.collect)."""
+    models' collection protocol, mhzoo.search.latency.collect)."""
     from mhzoo.benchmarks.measure import measure_spec
-    from mhzoo.search.collect import FAST_CONFIG
-    from mhzoo.search.cputime import measure_tflite_cpu_time
+    from mhzoo.search.latency.collect import FAST_CONFIG
+    from mhzoo.search.latency.cputime import measure_tflite_cpu_time
 
     return {t: measure_spec(spec, t, store, input_size=size, writer="direct",
                             config=FAST_CONFIG, timer=measure_tflite_cpu_time
@@ -48,7 +48,7 @@ def measure(spec, targets, store, size):
 
 
 def search(args, reward, out):
-    from mhzoo.search.search_loop import run_search
+    from mhzoo.search.tunas.loop import run_search
 
     t0 = time.perf_counter()
     o = run_search(reward=reward, cost_models=args.cost_models, data=args.data, out_dir=out,
@@ -94,13 +94,12 @@ def main() -> None:
                     default=ROOT / "benchmarks" / "perf" / "results" / "search_cpu_proxy.md")
     args = ap.parse_args()
 
+    from mhzoo.atomic import atomic_write_text
     from mhzoo.benchmarks.normalization import mn_norm
     from mhzoo.search.cost import MultiHardwareCost
+    from mhzoo.search.cost.folder import load_cost_models, read_reference
     from mhzoo.search.result import result_genotype, result_spec
-    from mhzoo.search.search_cost import load_cost_models, read_reference
-    from mhzoo.search.spaces import get_space
-
-    from mhzoo.atomic import atomic_write_text
+    from mhzoo.search.space import get_space
 
     args.out.mkdir(parents=True, exist_ok=True)
     models = load_cost_models(args.cost_models, get_space("multi_hardware"))

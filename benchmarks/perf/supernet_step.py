@@ -80,10 +80,10 @@ def main(argv: list[str] | None = None) -> int:
     import keras
     import numpy as np
     import tensorflow as tf
-    from mhzoo.search import get_space
-    from mhzoo.search.supernet import Supernet
 
     from mhzoo.builder import build
+    from mhzoo.search import get_space
+    from mhzoo.search.tunas.supernet import Supernet
 
     opts = {"input_size": a.input_size}
     if a.width is not None:

@@ -60,7 +60,7 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def _train(a: argparse.Namespace, run_dir: Path) -> dict:
-    from mhzoo.search.training.cli import parse_duration
+    from mhzoo.search.cli.train import parse_duration
     from mhzoo.search.training.loop import train
 
     t0 = time.time()
@@ -106,11 +106,11 @@ def _plot(summary: dict, path: Path) -> None:
 
 def _export(a: argparse.Namespace, run_dir: Path, summary: dict) -> dict:
     import numpy as np
+
+    import mhzoo
     from mhzoo.export import to_tflite
     from mhzoo.search.training import data as D
     from mhzoo.search.training.evaluate import evaluate
-
-    import mhzoo
 
     ckpt = run_dir / "model"
     cfg = json.loads((ckpt / "config.json").read_text())
@@ -158,6 +158,7 @@ def _mediapipe(path: str, src, mask, size: int, n: int, litert_pred: list[int]) 
     import numpy as np
     from mediapipe.tasks.python import vision
     from mediapipe.tasks.python.core.base_options import BaseOptions
+
     from mhzoo.search.training import data as D
 
     opts = vision.ImageClassifierOptions(base_options=BaseOptions(model_asset_path=path),

@@ -35,10 +35,10 @@ COMMANDS: dict[str, str] = {
     "quickstart": "mhzoo.benchmarks.cli:quickstart_cmd",
     "convert": "mhzoo.weights.cli:convert_cmd",
     "fetch": "mhzoo.weights.cli:fetch_cmd",
-    "train": "mhzoo.search.training.cli:train_cmd",
-    "eval": "mhzoo.search.training.cli:eval_cmd",
+    "train": "mhzoo.search.cli.train:train_cmd",
+    "eval": "mhzoo.search.cli.train:eval_cmd",
     "search": "mhzoo.search.cli:search_cmd",
-    "regenerate": "mhzoo.search.regenerate:regenerate_cmd",
+    "regenerate": "mhzoo.search.cli.regenerate:regenerate_cmd",
 }
 
 #: commands that never need TensorFlow

@@ -11,7 +11,10 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
-from mhzoo.search.space import Genotype, Space
+
+from mhzoo.atomic import atomic_write_text
+from mhzoo.search.jsonfile import check_tagged, read_tagged_json
+from mhzoo.search.space import Genotype, Space, get_space
 
 __all__ = ["FORMAT", "CostModel", "load_model", "model_kinds"]
 
@@ -23,6 +26,10 @@ def _plain(value: Any) -> Any:
     if isinstance(value, tuple | list):
         return [_plain(v) for v in value]
     return value
+
+
+def _plain_options(options: dict[str, Any]) -> dict[str, Any]:
+    return {k: _plain(v) for k, v in options.items()}
 
 
 class CostModel:
@@ -88,6 +95,13 @@ class CostModel:
                 if g.space != self.space.name:
                     raise ValueError(f"genotype is of space {g.space!r}; the cost model is of "
                                      f"space {self.space.name!r}")
+                if g.options and _plain_options(g.meta) != _plain_options(self.space.options):
+                    diff = sorted(k for k in set(g.meta) | set(self.space.options)
+                                  if _plain(g.meta.get(k)) != _plain(self.space.options.get(k)))
+                    k = diff[0]
+                    raise ValueError(f"genotype has {k}={g.meta.get(k)!r}, the cost model's "
+                                     f"space {k}={self.space.options.get(k)!r}: it prices "
+                                     "another decoding")
                 g = self.space.genotype(g.indices) if not g.options else g
                 self.space.active(g)  # length, ranges and structural options
             else:
@@ -117,8 +131,6 @@ class CostModel:
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write the model as JSON, atomically."""
-        from mhzoo.atomic import atomic_write_text
-
         return atomic_write_text(path, json.dumps(self.to_dict(), indent=None,
                                                   separators=(",", ":")) + "\n")
 
@@ -130,6 +142,14 @@ class CostModel:
 def model_kinds() -> list[str]:
     """Names of the model kinds that :func:`load_model` reads."""
     return sorted(_KINDS)
+
+
+def finite_number(data: dict[str, Any], key: str) -> float:
+    """``data[key]`` as a finite float; a one-line ``ValueError`` naming the field otherwise."""
+    v = data.get(key)
+    if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+        raise ValueError(f"cost model field {key!r} must be a finite number, got {v!r}")
+    return float(v)
 
 
 def _finite_list(data: dict[str, Any], key: str, n: int | None = None) -> np.ndarray:
@@ -146,21 +166,12 @@ def load_model(source: str | os.PathLike | dict[str, Any], *, space: Space | str
                target: str | None = None) -> CostModel:
     """Read a cost model (a JSON file or its dict); with ``space`` / ``target`` given, a model
     of another space or target is a one-line ``ValueError``."""
-    from mhzoo.search.spaces import get_space
-
     if isinstance(source, dict):
-        data, where = source, "cost model"
+        data = check_tagged(source, FORMAT, "cost model", "cost model")
+        where = "cost model"
     else:
-        p = Path(source)
-        try:
-            data = json.loads(p.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise FileNotFoundError(f"cost model not found: {p}") from None
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ValueError(f"cannot read cost model {p}: {exc}") from None
-        where = str(p)
-    if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise ValueError(f"{where} is not an mhzoo cost model (no format {FORMAT!r})")
+        data = read_tagged_json(source, FORMAT, "cost model")
+        where = str(source)
     kind = data.get("kind")
     if kind not in _KINDS:
         raise ValueError(f"{where}: unknown cost model kind {kind!r}; expected one of "

@@ -23,7 +23,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from mhzoo.search.space import Genotype, Space
+
+from mhzoo.atomic import atomic_write_text
+from mhzoo.search.latency.shards import store_dataset
+from mhzoo.search.space import Genotype, Space, get_space
 
 __all__ = ["Dataset", "load_dataset", "parse_rows", "write_dataset_csv"]
 
@@ -114,18 +117,15 @@ def load_dataset(path: str | os.PathLike, space: Space | None = None, *,
     another space, of the wrong length or with an index out of range is a ``ValueError``
     naming the row.
     """
-    from mhzoo.search.spaces import get_space
-
     p = Path(path)
     if p.suffix in (".sqlite", ".db", ".sqlite3"):
-        from mhzoo.search.collect import store_dataset
-
         if space is None:
             raise ValueError("reading a results store needs the space (--space)")
         if not targets:
             raise ValueError("reading a results store needs the targets (--target)")
         rows = store_dataset(p, space, list(targets), machine=machine)
         gs = [_genotype(space, r["genotype"], f"{p} row {i + 1}") for i, r in enumerate(rows)]
+        _same_options(space, gs, p)
         lat = {t: np.asarray([r[f"{t}_ms"] for r in rows]) for t in targets}
         return Dataset(space, gs, lat, str(p), machine or "")
     cols, rows = _read_csv(p)
@@ -158,11 +158,26 @@ def load_dataset(path: str | os.PathLike, space: Space | None = None, *,
                 raise ValueError(f"{p} row 1: {exc}") from None
         sp = space
         gs = [_genotype(sp, r["genotype"], f"{p} row {i + 1}") for i, r in enumerate(rows)]
+        _same_options(sp, gs, p)
     else:
         raise ValueError(f"dataset {p} needs a 'genotype' (or FBNet 'ops') column")
     lat = {t: np.asarray([_latency(r[f"{t}_ms"], f"{p} row {i + 1}")
                           for i, r in enumerate(rows)]) for t in names}
     return Dataset(sp, gs, lat, str(p), machine or "")
+
+
+def _same_options(space: Space, genotypes: Sequence[Genotype], where: Path) -> None:
+    """Every row's options must be the space's (a model is labelled with one decoding)."""
+    want = {k: list(v) if isinstance(v, tuple) else v for k, v in space.options.items()}
+    for i, g in enumerate(genotypes):
+        if not g.options:
+            continue
+        have = {k: list(v) if isinstance(v, tuple) else v for k, v in g.meta.items()}
+        if have != want:
+            k = sorted(k for k in set(have) | set(want) if have.get(k) != want.get(k))[0]
+            raise ValueError(f"{where} row {i + 1}: genotype has {k}={have.get(k)!r} but the "
+                             f"dataset's space has {k}={want.get(k)!r}; a dataset holds one "
+                             "decoding of the space (split it by options)")
 
 
 def _genotype(space: Space, text: Any, where: str) -> Genotype:
@@ -179,8 +194,6 @@ def _genotype(space: Space, text: Any, where: str) -> Genotype:
 def write_dataset_csv(path: str | os.PathLike, rows: Sequence[dict[str, Any]],
                       targets: Sequence[str]) -> Path:
     """Write ``genotype,<target>_ms,...`` rows atomically."""
-    from mhzoo.atomic import atomic_write_text
-
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(["genotype"] + [f"{t}_ms" for t in targets])

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+
 from mhzoo.search.cost.data import Dataset
 from mhzoo.search.cost.linear import feature_matrix
 from mhzoo.search.cost.quality import spearman_rho

@@ -18,11 +18,11 @@ from dataclasses import replace
 from typing import Any
 
 import numpy as np
-from mhzoo.search.cost.base import CostModel, _finite_list
-from mhzoo.search.cost.ridge import fit_ridge
-from mhzoo.search.space import Genotype, Space
 
 from mhzoo.counting import count_layers, output_size
+from mhzoo.search.cost.base import CostModel, _finite_list, finite_number
+from mhzoo.search.cost.ridge import fit_ridge
+from mhzoo.search.space import Genotype, Space
 from mhzoo.spec import ArchSpec, Conv, GlobalPool
 
 __all__ = ["PRIOR_FEATURES", "BlockLUTModel", "block_table"]
@@ -81,6 +81,8 @@ class BlockLUTModel(CostModel):
         self.table = {str(k): float(v) for k, v in table.items()}
         self.prior = np.asarray(prior, np.float64)
         self.bias = float(bias)
+        if not math.isfinite(self.bias):
+            raise ValueError(f"cost model bias must be finite, got {bias!r}")
         self.input_size = int(input_size)
         self.num_classes = int(num_classes)
 
@@ -155,9 +157,7 @@ class BlockLUTModel(CostModel):
                 isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
                 for v in table.values()):
             raise ValueError("cost model field 'table' must map block keys to numbers")
-        bias = data.get("bias")
-        if isinstance(bias, bool) or not isinstance(bias, int | float):
-            raise ValueError("cost model field 'bias' must be a number")
+        bias = finite_number(data, "bias")
         for key in ("input_size", "num_classes"):
             v = data.get(key)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:

@@ -2,44 +2,22 @@
 
 One cost model per target predicts its latency; the normalization factors ``C_i`` are the
 reference model's latency on each target (MobileNetV1 1.0 by default, paper section 6.2),
-measured with :func:`mhzoo.benchmarks.measure_spec` (:func:`reference_factors`) or given.
+measured by :func:`mhzoo.search.latency.reference.reference_factors` or given.
 The MN-Norm arithmetic is the benchmark package's (:func:`mhzoo.benchmarks.mn_norm`).
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+
+from mhzoo.benchmarks.normalization import mn_norm, normalization_factors
 from mhzoo.search.cost.base import CostModel
 from mhzoo.search.space import Genotype
 
-__all__ = ["MultiHardwareCost", "reference_factors"]
-
-
-def reference_factors(targets: Sequence[str], store: str | os.PathLike, *,
-                      reference: str = "mobilenet_v1", width: float = 1.0,
-                      input_size: int = 224, num_classes: int = 1000,
-                      writer: str = "direct", clock: str = "cpu") -> dict[str, float]:
-    """``C_i``: the reference model's measured latency on each local target (stored once),
-    timed like the collection (``clock`` ``"cpu"``: thread CPU time, or ``"wall"``)."""
-    from mhzoo.benchmarks import measure_spec, normalization_factors
-    from mhzoo.benchmarks.runner import measure_tflite
-    from mhzoo.search.collect import FAST_CONFIG
-    from mhzoo.search.cputime import measure_tflite_cpu_time
-
-    from mhzoo.registry import get_spec
-    from mhzoo.widths import scale_spec
-
-    spec = scale_spec(get_spec(reference), width)
-    ms = {t: measure_spec(spec, t, store, input_size=input_size, num_classes=num_classes,
-                          writer=writer, config=FAST_CONFIG, model=reference,
-                          timer=measure_tflite_cpu_time if clock == "cpu" else measure_tflite,
-                          info={"clock": clock}).record.median_ms
-          for t in targets}
-    return normalization_factors(ms)
+__all__ = ["MultiHardwareCost"]
 
 
 class MultiHardwareCost:
@@ -47,8 +25,6 @@ class MultiHardwareCost:
 
     def __init__(self, models: Sequence[CostModel], factors: Mapping[str, float],
                  weights: Mapping[str, float] | None = None) -> None:
-        from mhzoo.benchmarks import normalization_factors
-
         if not models:
             raise ValueError("multi-hardware cost needs at least one cost model")
         spaces = {m.space_name for m in models}
@@ -80,8 +56,6 @@ class MultiHardwareCost:
 
     def predict(self, genotypes: Sequence[Genotype | str]) -> list[dict[str, Any]]:
         """Per genotype: predicted latency per target and MN-Norm ``avg`` / ``max``."""
-        from mhzoo.benchmarks import mn_norm
-
         lat = self.latencies(genotypes)
         out = []
         for i in range(len(genotypes)):

@@ -1,13 +1,16 @@
 """mhzoo.search.training: the input pipeline, the paper's recipe and one resumable training loop.
 
-* :mod:`.data` — ImageNet-schema TFRecord shards, image-folder trees, TFDS; seeded held-out
-  split; ResNet-style and small-image preprocessing; per-replica sharding.
-* :mod:`.recipes` — :class:`Recipe`, presets ``imagenet`` and ``cifar10-proxy``, the LR
-  schedule, stride plans for small inputs.
-* :mod:`.loop` — :func:`train` (custom ``tf.distribute`` step, EMA, checkpoints / resume,
-  TensorBoard) and :class:`TrainStep`, the step the supernet reuses.
-* :mod:`.evaluate` — top-1 / top-5 of a checkpoint or a ``.tflite``.
-* :mod:`.cli` — ``mhzoo train`` and ``mhzoo eval``.
+* :mod:`.sources` — ImageNet-schema TFRecord shards, image-folder trees, TFDS; seeded held-out
+  split.
+* :mod:`.data` — ResNet-style and small-image preprocessing, batching, per-replica sharding.
+* :mod:`.recipes` — :class:`Recipe` (it builds its optimizer), presets ``imagenet`` and
+  ``cifar10-proxy``, the LR schedule, stride plans for small inputs.
+* :mod:`.request` — :class:`TrainRequest`, a training run's options, checked once.
+* :mod:`.step` — :class:`TrainStep`, the compiled distributed step (EMA, L2).
+* :mod:`.loop` — :func:`train` (checkpoints / resume, TensorBoard, the final checkpoint).
+* :mod:`.modeling`, :mod:`.strategy`, :mod:`.evaluate` — models for training, tf.distribute
+  strategies, top-1 / top-5 of a checkpoint or a ``.tflite``.
 
-Modules import TensorFlow lazily; import them by full path.
+The commands are in :mod:`mhzoo.search.cli.train`. Modules import TensorFlow lazily; import
+them by full path.
 """

@@ -1,300 +1,40 @@
-"""Input pipeline: ImageNet-schema TFRecord shards, image-folder trees and TFDS, one code path.
+"""The input pipeline over a :class:`~mhzoo.search.training.sources.DataSource`: decoding,
+augmentation, batching and per-replica sharding.
 
-* :func:`open_data` resolves a path (or ``tfds:NAME``) to a :class:`DataSource`: the records or
-  files, every example's label (one fast scan of the labels only), the class names, and checks
-  (no images, shards of another schema, labels / classes mismatch -> ``ValueError``).
-* :func:`held_out_mask` carves a seeded held-out split out of train (TuNAS ``l2l_valid``).
 * :func:`make_dataset` builds one replica pipeline: deterministic per epoch (a seeded shuffle
   and stateless augmentation keyed by ``(seed, epoch, example index)``), so a run resumed at
   ``(epoch, batch)`` sees exactly the batches an uninterrupted run sees; parallel decode,
   prefetch, optional in-memory cache of the encoded bytes, and sharding per input pipeline.
 * :func:`distribute` wraps it for a ``tf.distribute`` strategy
   (``distribute_datasets_from_function``).
+* :func:`find_undecodable` names the first file of a split that does not decode (the message of
+  a failed step).
 
 Images leave the pipeline as float32 RGB in [0, 255]: mhzoo models carry their normalization
-inside (``include_preprocessing=True``), the one place where preprocessing is defined.
+inside (``include_preprocessing=True``), the one place where preprocessing is defined. Every
+TensorFlow import is function-level, so that the sources are read without TensorFlow where
+they can be.
 """
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-__all__ = ["IMAGE_SUFFIXES", "LABELS_FILE", "DataSource", "distribute", "held_out_mask",
-           "make_dataset", "open_data", "preprocess_eval", "preprocess_train"]
+from mhzoo.search.training.sources import (
+    ENCODED_KEY,
+    LABEL_KEY,
+    DataSource,
+    held_out_mask,
+    open_data,
+)
 
-LABELS_FILE = "labels.txt"
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
-#: ImageNet TFRecord schema (TF Model Garden / tensorflow/models ``build_imagenet_data.py``).
-ENCODED_KEY = "image/encoded"
-LABEL_KEY = "image/class/label"
-TEXT_KEY = "image/class/text"
+__all__ = ["DataSource", "distribute", "find_undecodable", "held_out_mask", "make_dataset",
+           "open_data", "preprocess_eval", "preprocess_train"]
+
 SHUFFLE_BUFFER = 16384
 CYCLE_LENGTH = 16
-
-
-@dataclass
-class DataSource:
-    """A resolved data set.
-
-    Attributes:
-        kind: ``"tfrecord"``, ``"folder"`` or ``"tfds"``.
-        root: where it came from (for messages and ``run.json``).
-        files: TFRecord shards (sorted) or image files (sorted by class, then name).
-        counts: records per shard (``tfrecord``), else ``[len(files)]``.
-        labels: label of every example, in global index order (shard order, record order).
-        label_names: one name per class (``labels.txt``, the records' class text, or the
-            folder names).
-        tfds_name: the TFDS name for ``kind == "tfds"``.
-    """
-
-    kind: str
-    root: str
-    files: list[str]
-    counts: list[int]
-    labels: np.ndarray
-    label_names: list[str]
-    tfds_name: str | None = None
-    fingerprint: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def num_examples(self) -> int:
-        """Number of examples."""
-        return len(self.labels)
-
-    @property
-    def num_classes(self) -> int:
-        """Number of classes (``len(label_names)``)."""
-        return len(self.label_names)
-
-    def describe(self) -> dict[str, Any]:
-        """What identifies the data in ``run.json`` (checked on resume)."""
-        return {"kind": self.kind, "root": self.root, "num_examples": self.num_examples,
-                "num_classes": self.num_classes, "label_names": self.label_names,
-                "files": [os.path.basename(f) for f in self.files[:64]]}
-
-
-# ----------------------------------------------------------------------------- discovery
-def open_data(path: str | os.PathLike, *, labels_file: str | os.PathLike | None = None
-              ) -> DataSource:
-    """Resolve ``path`` to a :class:`DataSource`.
-
-    Accepted: a folder of ImageNet-schema TFRecord shards (``*.tfrecord*``, ``train-*-of-*``,
-    optionally with ``labels.txt``); an image-folder tree (``DIR/train/<class>/*.jpg`` or
-    ``DIR/<class>/*.jpg``); ``tfds:NAME`` when ``tensorflow_datasets`` and the prepared data
-    are present.
-
-    Raises:
-        ValueError: missing path, no images, shards of another schema, a labels file that
-            does not match the classes.
-    """
-    text = os.fspath(path)
-    if text.startswith("tfds:"):
-        return _open_tfds(text[len("tfds:"):])
-    root = Path(text)
-    if not root.exists():
-        raise ValueError(f"data path not found: {root}")
-    if root.is_file():
-        if _is_tfrecord_name(root):
-            return _open_tfrecords(root.parent, [root], labels_file)
-        raise ValueError(f"data path {root} is a file; give a folder of TFRecord shards or an "
-                         "image-folder tree (train/<class>/*.jpg)")
-    shards = sorted(p for p in root.iterdir() if p.is_file() and _is_tfrecord_name(p))
-    if not shards and (root / "train").is_dir():
-        shards = sorted(p for p in (root / "train").iterdir()
-                        if p.is_file() and _is_tfrecord_name(p))
-    if shards:
-        return _open_tfrecords(root, shards, labels_file)
-    tree = root / "train" if (root / "train").is_dir() else root
-    return _open_folder(root, tree, labels_file)
-
-
-def _is_tfrecord_name(p: Path) -> bool:
-    name = p.name
-    return (".tfrecord" in name or name.endswith(".tfrec")
-            or (name.startswith(("train-", "train.")) and "-of-" in name))
-
-
-def _read_labels_file(path: Path) -> list[str]:
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except UnicodeDecodeError:
-        raise ValueError(f"labels file {path} is not UTF-8 text (one class name per line)"
-                         ) from None
-    names = [line.strip() for line in lines]
-    while names and not names[-1]:
-        names.pop()
-    if not names or any(not n for n in names):
-        raise ValueError(f"labels file {path} must list one class name per line, no blank lines")
-    return names
-
-
-def _labels_path(root: Path, labels_file: str | os.PathLike | None) -> Path | None:
-    if labels_file is not None:
-        p = Path(labels_file)
-        if not p.is_file():
-            raise ValueError(f"labels file not found: {p}")
-        return p
-    p = root / LABELS_FILE
-    return p if p.is_file() else None
-
-
-def _check_schema(shard: Path) -> None:
-    import tensorflow as tf
-
-    try:
-        first = next(iter(tf.data.TFRecordDataset(str(shard)).take(1)), None)
-    except tf.errors.OpError as exc:
-        raise ValueError(f"{shard} is not a readable TFRecord file: "
-                         f"{' '.join(str(exc.message).split())[:200]}") from None
-    if first is None:
-        raise ValueError(f"TFRecord shard {shard} holds no records")
-    try:
-        example = tf.train.Example.FromString(first.numpy())
-    except Exception:  # protobuf DecodeError
-        raise ValueError(f"{shard} does not hold tf.train.Example records in the ImageNet "
-                         f"TFRecord schema ({ENCODED_KEY}, {LABEL_KEY})") from None
-    feats = example.features.feature
-    kinds = {k: v.WhichOneof("kind") for k, v in feats.items()}
-    if kinds.get(ENCODED_KEY) != "bytes_list" or kinds.get(LABEL_KEY) != "int64_list":
-        found = ", ".join(sorted(kinds)[:6]) or "none"
-        raise ValueError(f"{shard} is not in the ImageNet TFRecord schema: it needs "
-                         f"{ENCODED_KEY} (bytes) and {LABEL_KEY} (int64); found keys {found}")
-
-
-def _scan_labels(shards: list[Path]) -> tuple[list[int], np.ndarray, dict[int, str]]:
-    """Records per shard, every label and the class text per label (labels only parsed)."""
-    import tensorflow as tf
-
-    spec = {LABEL_KEY: tf.io.FixedLenFeature([], tf.int64),
-            TEXT_KEY: tf.io.FixedLenFeature([], tf.string, default_value="")}
-
-    def parse(batch: Any) -> Any:
-        p = tf.io.parse_example(batch, spec)
-        return p[LABEL_KEY], p[TEXT_KEY]
-
-    counts: list[int] = []
-    labels: list[np.ndarray] = []
-    texts: dict[int, str] = {}
-    for shard in shards:
-        ds = tf.data.TFRecordDataset(str(shard)).batch(8192).map(parse)
-        n = 0
-        try:
-            for lab, txt in ds:
-                lab = lab.numpy()
-                n += len(lab)
-                labels.append(lab)
-                if len(texts) < 100000:
-                    for value, t in zip(*np.unique(lab, return_index=True)):
-                        texts.setdefault(int(value), txt[t].numpy().decode("utf-8", "replace"))
-        except tf.errors.OpError as exc:
-            raise ValueError(f"{shard}: unreadable record (truncated shard or another schema?): "
-                             f"{' '.join(str(exc.message).split())[:200]}") from None
-        counts.append(n)
-    return counts, (np.concatenate(labels) if labels else np.zeros(0, np.int64)), texts
-
-
-def _class_names(where: str, labels: np.ndarray, texts: dict[int, str],
-                 labels_path: Path | None) -> list[str]:
-    if labels.size == 0:
-        raise ValueError(f"{where} holds no images")
-    lo, hi = int(labels.min()), int(labels.max())
-    if lo < 0:
-        raise ValueError(f"{where}: negative class label {lo}")
-    if labels_path is None:
-        return [texts.get(i) or str(i) for i in range(hi + 1)]
-    names = _read_labels_file(labels_path)
-    if len(names) != hi + 1:
-        raise ValueError(f"labels/classes mismatch: {labels_path} lists {len(names)} classes but "
-                         f"the labels in {where} run {lo}..{hi} ({hi + 1} classes); fix the "
-                         "labels file (one line per class index, background first if label 0 "
-                         "is unused)")
-    for i, t in sorted(texts.items()):
-        if t and names[i] != t:
-            raise ValueError(f"labels/classes mismatch: {labels_path} names class {i} "
-                             f"{names[i]!r} but the records call it {t!r}")
-    return names
-
-
-def _open_tfrecords(root: Path, shards: list[Path], labels_file: Any) -> DataSource:
-    for shard in shards[:1]:
-        _check_schema(shard)
-    counts, labels, texts = _scan_labels(shards)
-    names = _class_names(str(root), labels, texts, _labels_path(root, labels_file))
-    return DataSource("tfrecord", str(root), [str(s) for s in shards], counts,
-                      labels.astype(np.int32), names)
-
-
-def _open_folder(root: Path, tree: Path, labels_file: Any) -> DataSource:
-    classes = sorted(d.name for d in tree.iterdir() if d.is_dir() and not d.name.startswith("."))
-    files: list[str] = []
-    labels: list[int] = []
-    per_class: dict[str, list[str]] = {}
-    for c in classes:
-        imgs = sorted(str(p) for p in (tree / c).rglob("*")
-                      if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
-                      and not p.name.startswith("."))
-        if imgs:
-            per_class[c] = imgs
-    if not per_class:
-        raise ValueError(f"no images found in {tree}: expected TFRecord shards or an image-folder "
-                         "tree <class>/*.jpg (JPEG or PNG)")
-    labels_path = _labels_path(root, labels_file)
-    if labels_path is not None:
-        names = _read_labels_file(labels_path)
-        if set(names) != set(per_class):
-            extra = sorted(set(per_class) - set(names))[:3]
-            missing = sorted(set(names) - set(per_class))[:3]
-            raise ValueError(f"labels/classes mismatch: {labels_path} lists {len(names)} classes, "
-                             f"{tree} has {len(per_class)} class folders with images "
-                             f"(folders not listed: {extra or 'none'}; listed without images: "
-                             f"{missing or 'none'})")
-    else:
-        names = sorted(per_class)
-    for i, c in enumerate(names):
-        files += per_class[c]
-        labels += [i] * len(per_class[c])
-    return DataSource("folder", str(root), files, [len(files)], np.asarray(labels, np.int32),
-                      names)
-
-
-def _open_tfds(name: str) -> DataSource:
-    try:
-        import tensorflow_datasets as tfds
-    except ImportError:
-        raise ValueError(f"tfds:{name} needs tensorflow-datasets (pip install "
-                         "tensorflow-datasets)") from None
-    try:
-        builder = tfds.builder(name)
-        info = builder.info
-        n = info.splits["train"].num_examples
-    except Exception as exc:  # tfds raises its own error types
-        raise ValueError(f"TFDS data set {name!r} is not available: {exc}") from None
-    if not builder.data_path or not Path(str(builder.data_path)).exists() or n == 0:
-        raise ValueError(f"TFDS data set {name!r} is not prepared (run tfds build {name})")
-    feature = info.features["label"]
-    names = list(getattr(feature, "names", None) or [str(i) for i in range(feature.num_classes)])
-    ds = builder.as_dataset(split="train", shuffle_files=False,
-                            decoders={"image": tfds.decode.SkipDecoding()})
-    labels = np.fromiter((int(x["label"]) for x in ds.as_numpy_iterator()), np.int32, n)
-    return DataSource("tfds", f"tfds:{name}", [], [n], labels, names, tfds_name=name)
-
-
-# ----------------------------------------------------------------------------- split
-def held_out_mask(num_examples: int, held_out: float, seed: int) -> np.ndarray:
-    """Boolean mask of the held-out examples: a seeded random subset of ``held_out`` examples
-    (a fraction in (0, 1) or a count), disjoint from the training split by construction."""
-    k = round(held_out * num_examples) if held_out < 1 else int(held_out)
-    if not 0 < k < num_examples:
-        raise ValueError(f"held-out split of {held_out:g} leaves {num_examples - k} of "
-                         f"{num_examples} images for training; use a smaller --held-out")
-    mask = np.zeros(num_examples, bool)
-    mask[np.random.default_rng(seed).permutation(num_examples)[:k]] = True
-    return mask
 
 
 # ----------------------------------------------------------------------------- preprocessing
@@ -539,3 +279,33 @@ def distribute(strategy: Any, source: DataSource, *, global_batch: int, **kwargs
                             **kwargs)
 
     return strategy.distribute_datasets_from_function(fn)
+
+
+def find_undecodable(source: DataSource, mask: np.ndarray | None = None) -> str | None:
+    """The first example of the split (``mask``; ``None``: all) whose image does not decode,
+    named by file (or shard and record number); ``None`` when every image decodes."""
+    import tensorflow as tf
+
+    if source.kind == "folder":
+        for i, path in enumerate(source.files):
+            if mask is not None and not mask[i]:
+                continue
+            try:
+                tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
+            except (tf.errors.InvalidArgumentError, tf.errors.NotFoundError):
+                return path
+        return None
+    if source.kind == "tfrecord":
+        spec = {ENCODED_KEY: tf.io.FixedLenFeature([], tf.string)}
+        offset = 0
+        for shard, count in zip(source.files, source.counts):
+            for j, record in enumerate(tf.data.TFRecordDataset(shard)):
+                if mask is not None and not mask[offset + j]:
+                    continue
+                try:
+                    encoded = tf.io.parse_single_example(record, spec)[ENCODED_KEY]
+                    tf.io.decode_image(encoded, channels=3, expand_animations=False)
+                except tf.errors.InvalidArgumentError:
+                    return f"{shard} (record {j})"
+            offset += count
+    return None

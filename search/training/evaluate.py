@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from mhzoo.search.training import data as data_lib
 
 __all__ = ["SPLITS", "evaluate", "split_mask", "training_record"]
@@ -141,10 +142,10 @@ def evaluate(weights_or_tflite: str | os.PathLike, data: str | os.PathLike | dat
 
 def _keras_runner(path: Path) -> tuple[Any, int, str, int, dict[str, Any]]:
     import tensorflow as tf
-    from mhzoo.search.training.modeling import resolve_weights_dir
 
     from mhzoo.builder import build
     from mhzoo.registry import list_models
+    from mhzoo.search.training.modeling import resolve_weights_dir
     from mhzoo.spec import ArchSpec
 
     ckpt = Path(resolve_weights_dir(path))

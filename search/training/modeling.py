@@ -48,9 +48,8 @@ def build_training_model(name_or_spec: str | os.PathLike | ArchSpec, *, image_si
         ValueError: a checkpoint of another architecture or width, ``divisible_by`` with
             ``weights`` (a checkpoint fixes every width), bad sizes.
     """
-    from mhzoo.search.training.recipes import apply_stride_plan
-
     from mhzoo.builder import build, resolve_spec
+    from mhzoo.search.training.recipes import apply_stride_plan
 
     base = resolve_spec(name_or_spec)
     common = dict(input_shape=(image_size, image_size, 3), num_classes=num_classes,
@@ -74,9 +73,8 @@ def build_training_model(name_or_spec: str | os.PathLike | ArchSpec, *, image_si
 def _build_from_checkpoint(base: ArchSpec, weights: Any, width: float | None,
                            divisible_by: int | None, stride_plan: str | None, num_classes: int,
                            common: dict[str, Any]) -> Any:
-    from mhzoo.search.training.recipes import apply_stride_plan
-
     from mhzoo.builder import build
+    from mhzoo.search.training.recipes import apply_stride_plan
     from mhzoo.weights import open_weights
 
     if divisible_by is not None:

@@ -14,6 +14,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from mhzoo.search.training.sources import check_held_out
 from mhzoo.spec import ArchSpec
 
 __all__ = ["OPTIMIZERS", "PRESETS", "STRIDE_PLANS", "Recipe", "apply_stride_plan", "get_preset",
@@ -108,9 +109,7 @@ class Recipe:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}")
         if not (0 <= self.ema_decay < 1):
             raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay!r}")
-        if not (self.held_out > 0):
-            raise ValueError(f"held_out must be a fraction in (0, 1) or a count >= 1, got "
-                             f"{self.held_out!r}")
+        check_held_out(self.held_out)
         if self.stride_plan is not None:
             parse_stride_plan(self.stride_plan)
 
@@ -130,6 +129,20 @@ class Recipe:
         if self.warmup_epochs > 0:
             return max(1, round(self.warmup_epochs * steps_per_epoch))
         return max(0, round(self.warmup_fraction * total_steps))
+
+    def build_optimizer(self, learning_rate: Any, *, loss_scale: bool = False) -> Any:
+        """The Keras optimizer of this recipe at ``learning_rate`` (a number or a callable
+        schedule): RMSProp (``rho``, ``momentum``, ``epsilon``) or SGD (``momentum``,
+        ``nesterov``), wrapped for loss scaling when asked (mixed float16)."""
+        import keras  # function-level: recipes are plain data, read without TensorFlow
+
+        if self.optimizer == "rmsprop":
+            opt = keras.optimizers.RMSprop(learning_rate=learning_rate, rho=self.rho,
+                                           momentum=self.momentum, epsilon=self.epsilon)
+        else:
+            opt = keras.optimizers.SGD(learning_rate=learning_rate, momentum=self.momentum,
+                                       nesterov=self.nesterov)
+        return keras.optimizers.LossScaleOptimizer(opt) if loss_scale else opt
 
     def replace(self, **changes: Any) -> Recipe:
         """A copy with some fields changed (``None`` values are ignored)."""

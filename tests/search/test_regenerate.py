@@ -15,10 +15,9 @@ from mhzoo.cli import main
 
 
 def test_regenerate_multi_max_tiny_end_to_end(shared_data, tmp_path):
+    import mhzoo
     from mhzoo.search.regenerate import regenerate
     from mhzoo.search.result import read_result
-
-    import mhzoo
 
     data = shared_data / "cifar10"
     out = tmp_path / "regen"

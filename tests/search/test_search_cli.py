@@ -4,18 +4,12 @@ small search runs from the command line and its result goes to ``mhzoo info`` / 
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-from mhzoo.search import get_space  # noqa: E402
-from search_helpers import write_cost_models  # noqa: E402
-
-from mhzoo.cli import main  # noqa: E402
+from mhzoo.cli import main
+from mhzoo.search import get_space, runs
 
 SPACE = {"input_size": 32, "width": 0.25, "max_layers": 1}
 
@@ -31,7 +25,7 @@ def _one_line_error(res, needle):
 
 
 @pytest.fixture(scope="module")
-def cost_dir(tmp_path_factory):
+def cost_dir(tmp_path_factory, write_cost_models):
     folder = tmp_path_factory.mktemp("cm")
     write_cost_models(folder, get_space("multi_hardware", **SPACE), n=40)
     return folder
@@ -49,8 +43,6 @@ def _args(cost, data, out, **kw):
 
 def test_bad_inputs_are_one_line_errors_and_leave_nothing(cost_dir, shared_data, tmp_path):
     from mhzoo.search.cost import LinearCostModel
-    from mhzoo.search.result import write_run
-
     data = shared_data / "cifar10"
     out = tmp_path / "out"
     # cost models of another space, and of other structural options
@@ -80,8 +72,8 @@ def test_bad_inputs_are_one_line_errors_and_leave_nothing(cost_dir, shared_data,
     # a folder of another run (another seed), and a folder of something else
     foreign = tmp_path / "foreign"
     foreign.mkdir()
-    write_run(foreign, {"status": "running", "request": {"space": "multi_hardware",
-                                                         "seed": 99}})
+    runs.write_run(foreign, runs.SEARCH, {"status": "running",
+                                          "request": {"space": "multi_hardware", "seed": 99}})
     before = sorted(p.name for p in foreign.iterdir())
     _one_line_error(_cli(_args(cost_dir, data, foreign, **{"--steps": 2})),
                     "holds another search run")

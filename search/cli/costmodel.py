@@ -1,0 +1,139 @@
+"""``mhzoo search costmodel fit|eval|predict``: fit a latency cost model from a dataset, score
+it on held-out rows, and predict latency (and MN-Norm) of genotypes."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+from mhzoo.atomic import check_output_path
+from mhzoo.benchmarks.normalization import parse_assignments
+from mhzoo.search import cost
+from mhzoo.search.cli.options import OPTION, open_space, read_genotypes
+from mhzoo.search.cost import (
+    MultiHardwareCost,
+    load_dataset,
+    load_model,
+    quality,
+    scatter_plot,
+)
+
+__all__ = ["costmodel_cmd"]
+
+KINDS = {"linear": "LinearCostModel", "lut": "BlockLUTModel"}
+
+
+def _dataset(path: str, space_name: str | None, options: tuple[str, ...],
+             targets: list[str] | None, machine: str | None) -> Any:
+    space = open_space(space_name, options) if space_name else None
+    return load_dataset(path, space, targets=targets, machine=machine)
+
+
+@click.group("costmodel")
+def costmodel_cmd() -> None:
+    """Fit, evaluate and apply latency cost models."""
+
+
+_DATA = click.option("--data", required=True, type=click.Path(dir_okay=False),
+                     help="Dataset: CSV (genotype or FBNet ops + <target>_ms) or a .sqlite store.")
+_ROWS = click.option("--rows", default=None, metavar="A:B",
+                     help="Rows of the dataset to use (e.g. :1000 to fit, 1000: to evaluate).")
+@costmodel_cmd.command("fit")
+@_DATA
+@click.option("--space", "space_name", default=None,
+              help="Space (default: the one the genotypes record).")
+@OPTION
+@click.option("--target", required=True, help="Latency column to fit (e.g. cpu_fp32).")
+@click.option("--kind", type=click.Choice(sorted(KINDS)), default="linear", show_default=True)
+@_ROWS
+@click.option("--machine", default=None, help="Machine key (stores with several machines).")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False))
+@click.option("--force", is_flag=True, help="Replace an existing output.")
+def fit_cmd(data: str, space_name: str | None, options: tuple[str, ...], target: str, kind: str,
+            rows: str | None, machine: str | None, output: str, force: bool) -> None:
+    """Fit a cost model of one target and write it as JSON."""
+    check_output_path(output, force=force)
+    ds = _dataset(data, space_name, options, [target], machine).rows(rows)
+    cls = getattr(cost, KINDS[kind])
+    model = cls.fit(ds.space, ds.genotypes, ds.y(target), target, machine=ds.machine or "")
+    model.info["data"] = {"source": data, "rows": rows or ":"}
+    model.save(output)
+    click.echo(f"{kind} cost model of {target} ({ds.space.name}, {len(ds)} architectures, "
+               f"{model.feature_size} features, lambda {model.info['lambda']:.3g}) -> {output}")
+
+
+@costmodel_cmd.command("eval")
+@click.argument("model_path", type=click.Path(dir_okay=False))
+@_DATA
+@_ROWS
+@click.option("--machine", default=None)
+@click.option("--plot", type=click.Path(dir_okay=False), default=None,
+              help="Write a predicted-vs-measured scatter PNG.")
+@click.option("--force", is_flag=True, help="Replace an existing --plot file.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def eval_cmd(model_path: str, data: str, rows: str | None, machine: str | None,
+             plot: str | None, force: bool, as_json: bool) -> None:
+    """Quality of a cost model on (held-out) rows of a dataset."""
+    if plot:
+        check_output_path(plot, force=force)
+    model = load_model(model_path)
+    ds = load_dataset(data, model.space, targets=[model.target], machine=machine).rows(rows)
+    if len(ds) < 2:
+        raise ValueError(f"need at least 2 rows to evaluate, got {len(ds)}")
+    y = ds.y(model.target)
+    pred = model.predict(ds.genotypes)
+    q = quality(y, pred)
+    if plot:
+        scatter_plot(plot, y, pred, metrics=q,
+                     title=f"{model.kind} cost model, {model.space_name}, {model.target}")
+    if as_json:
+        click.echo(json.dumps({"model": model_path, "target": model.target, **q}, indent=1))
+        return
+    click.echo(f"{model.kind} {model.space_name} {model.target}: n={q['n']} RMSE "
+               f"{q['rmse_ms']:.3f} ms, MAPE {q['mape_pct']:.2f}%, within 5% "
+               f"{q['within_5_pct']:.1f}%, within 10% {q['within_10_pct']:.1f}%, Kendall tau "
+               f"{q['kendall_tau']:.3f}, Spearman rho {q['spearman_rho']:.3f}")
+
+
+@costmodel_cmd.command("predict")
+@click.option("-m", "--model", "models", multiple=True, required=True,
+              type=click.Path(dir_okay=False), help="Cost model JSON (one per target).")
+@click.argument("genotypes", nargs=-1)
+@click.option("--genotypes", "genotypes_file", type=click.Path(dir_okay=False), default=None,
+              help="File of genotypes (strings, one per line, or JSON).")
+@click.option("--norm-factors", default=None, metavar="T=MS,...",
+              help="MN-Norm factors C_i per target (e.g. the MobileNetV1 latency).")
+@click.option("--json", "as_json", is_flag=True)
+def predict_cmd(models: tuple[str, ...], genotypes: tuple[str, ...],
+                genotypes_file: str | None, norm_factors: str | None, as_json: bool) -> None:
+    """Predicted latency per target (and MN-Norm avg / max with --norm-factors)."""
+    loaded = [load_model(m) for m in models]
+    space = loaded[0].space
+    seen: dict[str, str] = {}
+    for path, m in zip(models, loaded, strict=True):
+        m.check(space)
+        if m.target in seen:
+            raise ValueError(f"two cost models for target {m.target!r} ({seen[m.target]} and "
+                             f"{path}); give one per target")
+        seen[m.target] = path
+    gs: list[Any] = list(genotypes)
+    if genotypes_file:
+        gs += read_genotypes(genotypes_file, space)
+    if not gs:
+        raise ValueError("give genotypes (strings) or --genotypes FILE")
+    if norm_factors:
+        rows = MultiHardwareCost(loaded, parse_assignments(norm_factors, "factor")).predict(gs)
+    else:
+        lat = {m.target: m.predict(gs) for m in loaded}
+        rows = [{"latency_ms": {t: float(v[i]) for t, v in lat.items()}} for i in range(len(gs))]
+    if as_json:
+        click.echo(json.dumps([{"genotype": str(g), **r} for g, r in zip(gs, rows, strict=True)],
+                              indent=1))
+        return
+    for g, r in zip(gs, rows, strict=True):
+        parts = [f"{t} {v:.3f} ms" for t, v in r["latency_ms"].items()]
+        if "mn_norm_avg" in r:
+            parts += [f"MN-Norm avg {r['mn_norm_avg']:.4f}", f"max {r['mn_norm_max']:.4f}"]
+        click.echo(f"{g}: " + ", ".join(parts))

@@ -1,0 +1,32 @@
+"""The MN-Norm factors ``C_i`` measured here: the reference model's latency (MobileNetV1 1.0 by
+default, paper section 6.2) on each local target, timed like the latency collection and stored
+in the same results database."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+from mhzoo.benchmarks import measure_spec, normalization_factors
+from mhzoo.benchmarks.runner import measure_tflite
+from mhzoo.registry import get_spec
+from mhzoo.search.latency.collect import FAST_CONFIG
+from mhzoo.search.latency.cputime import measure_tflite_cpu_time
+from mhzoo.widths import scale_spec
+
+__all__ = ["reference_factors"]
+
+
+def reference_factors(targets: Sequence[str], store: str | os.PathLike, *,
+                      reference: str = "mobilenet_v1", width: float = 1.0,
+                      input_size: int = 224, num_classes: int = 1000,
+                      writer: str = "direct", clock: str = "cpu") -> dict[str, float]:
+    """``C_i``: the reference model's measured latency on each local target (stored once),
+    timed like the collection (``clock`` ``"cpu"``: thread CPU time, or ``"wall"``)."""
+    spec = scale_spec(get_spec(reference), width)
+    ms = {t: measure_spec(spec, t, store, input_size=input_size, num_classes=num_classes,
+                          writer=writer, config=FAST_CONFIG, model=reference,
+                          timer=measure_tflite_cpu_time if clock == "cpu" else measure_tflite,
+                          info={"clock": clock}).record.median_ms
+          for t in targets}
+    return normalization_factors(ms)

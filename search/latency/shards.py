@@ -1,0 +1,102 @@
+"""Splitting a collection across machines and joining the stores: shards (a partition by store
+key that does not depend on list order), merging results databases, and reading a store back as
+``(genotype, latency per target)`` rows."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from mhzoo.atomic import atomic_path, check_output_path
+from mhzoo.benchmarks.store import LatencyStore
+from mhzoo.search.space import Space
+
+__all__ = ["merge_stores", "parse_shard", "shard_of", "store_dataset"]
+
+
+def parse_shard(text: str | None) -> tuple[int, int]:
+    """``"I/N"`` -> ``(I, N)`` with ``0 <= I < N`` (``None`` -> ``(0, 1)``: everything)."""
+    if text is None:
+        return (0, 1)
+    parts = str(text).split("/")
+    try:
+        i, n = (int(p) for p in parts)
+    except ValueError:
+        raise ValueError(f"shard must look like I/N (e.g. 0/4), got {text!r}") from None
+    if n < 1 or not 0 <= i < n:
+        raise ValueError(f"shard {text!r}: need 0 <= I < N (shards are numbered from 0)")
+    return (i, n)
+
+
+def shard_of(key: str, n: int) -> int:
+    """The shard (of ``n``) that a store key belongs to: its SHA-256 modulo ``n``."""
+    return int(hashlib.sha256(key.encode()).hexdigest()[:16], 16) % n
+
+
+def merge_stores(sources: Sequence[str | os.PathLike], dest: str | os.PathLike, *,
+                 force: bool = False) -> dict[str, int]:
+    """Join results databases into a new one at ``dest`` (written atomically).
+
+    Rows with the same key (architecture, width, target, machine) in several sources are kept
+    once (the first source's). Returns ``{"rows": ..., "duplicates": ...}``.
+    """
+    if not sources:
+        raise ValueError("merge needs at least one source database")
+    out = check_output_path(dest, force=force)
+    resolved = {Path(s).resolve() for s in sources}
+    if out.resolve() in resolved:
+        raise ValueError(f"the output {out} is also a source; give a new file")
+    stores = [LatencyStore(s, readonly=True) for s in sources]
+    try:
+        rows = dup = 0
+        with atomic_path(out) as tmp, LatencyStore(tmp) as merged:
+            for s in stores:
+                for rec in s.records():
+                    if merged.put(rec):
+                        rows += 1
+                    else:
+                        dup += 1
+    finally:
+        for s in stores:
+            s.close()
+    return {"rows": rows, "duplicates": dup}
+
+
+def store_dataset(db: str | os.PathLike, space: Space, targets: Sequence[str], *,
+                  machine: str | None = None) -> list[dict[str, Any]]:
+    """Rows ``{"genotype": str, "<target>_ms": median, ...}`` of the architectures of ``space``
+    measured on every one of ``targets`` (in collection order).
+
+    ``machine`` picks one machine's rows; ``ValueError`` when the store holds several and none
+    is named, or when no row has a genotype of ``space``.
+    """
+    if not targets:
+        raise ValueError("no targets given")
+    with LatencyStore(db, readonly=True) as store:
+        machines = store.machines()
+        if machine is None:
+            if len(machines) > 1:
+                raise ValueError(f"{db} holds rows of several machines ({', '.join(machines)});"
+                                 " choose one with --machine")
+            machine = machines[0] if machines else ""
+        elif machine not in machines:
+            raise ValueError(f"{db} has no rows of machine {machine!r}; it has "
+                             f"{', '.join(machines) or 'none'}")
+        recs = store.records(machine=machine, targets=list(targets))
+    by_geno: dict[str, dict[str, Any]] = {}
+    for r in recs:
+        g = r.info.get("genotype")
+        if not isinstance(g, str) or r.median_ms is None:
+            continue
+        if not g.startswith(space.name + ";") and not g.startswith(space.name + ":"):
+            continue
+        row = by_geno.setdefault(g, {"genotype": g})
+        row[f"{r.target}_ms"] = float(r.median_ms)
+    rows = [r for r in by_geno.values() if all(f"{t}_ms" in r for t in targets)]
+    if not rows:
+        raise ValueError(f"{db} has no architectures of space {space.name} measured on "
+                         f"{', '.join(targets)}")
+    return rows
