@@ -52,7 +52,7 @@ from mhzoo.search.cost.folder import (
     write_reference,
 )
 from mhzoo.search.jsonfile import read_json
-from mhzoo.search.latency.collect import FAST_CONFIG, collect, sample_genotypes
+from mhzoo.search.latency.collection import FAST_CONFIG, collect, sample_genotypes
 from mhzoo.search.latency.reference import reference_factors
 from mhzoo.search.latency.shards import store_dataset
 from mhzoo.search.space import Genotype, get_space

@@ -227,7 +227,7 @@ def tensorboard_scalar(name: str, value: float, step: int) -> None:
     """A TensorBoard scalar through the core summary op (no ``tensorboard`` package needed);
     call inside ``writer.as_default()``."""
     import tensorflow as tf  # function-level: the run folder is read without TensorFlow
-    from tensorflow.core.framework import summary_pb2
+    from tensorflow.core.framework import summary_pb2  # lazy: no TensorFlow at import time
 
     meta = summary_pb2.SummaryMetadata(
         plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name="scalars"))

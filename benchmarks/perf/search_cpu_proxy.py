@@ -37,9 +37,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def measure(spec, targets, store, size):
     """Latency (ms) of a concrete spec per target: direct writer, thread CPU time (the cost
-    models' collection protocol, mhzoo.search.latency.collect)."""
+    models' collection protocol, mhzoo.search.latency.collection)."""
     from mhzoo.benchmarks.measure import measure_spec
-    from mhzoo.search.latency.collect import FAST_CONFIG
+    from mhzoo.search.latency.collection import FAST_CONFIG
     from mhzoo.search.latency.cputime import measure_tflite_cpu_time
 
     return {t: measure_spec(spec, t, store, input_size=size, writer="direct",

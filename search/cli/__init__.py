@@ -31,7 +31,7 @@ from mhzoo.atomic import check_output_path
 from mhzoo.builder import resolve_spec
 from mhzoo.search.cli.options import OPTION, open_space
 from mhzoo.search.cost.features import feature_size
-from mhzoo.search.latency.collect import sample_genotypes
+from mhzoo.search.latency.collection import sample_genotypes
 from mhzoo.search.space import save_genotype
 from mhzoo.widths import scale_spec
 

@@ -9,7 +9,7 @@ from mhzoo.atomic import check_output_path
 from mhzoo.benchmarks.targets import parse_targets
 from mhzoo.search.cli.options import OPTION, open_space, read_genotypes
 from mhzoo.search.cost.data import write_dataset_csv
-from mhzoo.search.latency.collect import collect, sample_genotypes
+from mhzoo.search.latency.collection import collect, sample_genotypes
 from mhzoo.search.latency.shards import merge_stores, parse_shard, store_dataset
 
 __all__ = ["collect_cmd", "dataset_cmd", "merge_cmd"]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from mhzoo._quiet import import_tensorflow_quietly
+from mhzoo._quiet import import_tensorflow_quietly  # lazy: no TensorFlow at import time
 from mhzoo.search.regenerate import RegenerateRequest, regenerate, reward_of
 
 __all__ = ["regenerate_cmd"]

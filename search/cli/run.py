@@ -18,7 +18,7 @@ from typing import Any
 
 import click
 
-from mhzoo._quiet import import_tensorflow_quietly
+from mhzoo._quiet import import_tensorflow_quietly  # lazy: no TensorFlow at import time
 from mhzoo.benchmarks.normalization import parse_assignments
 from mhzoo.search import runs
 from mhzoo.search.cli.options import space_options

@@ -27,8 +27,8 @@ from mhzoo.search.cost.fewshot import few_shot_curve
 from mhzoo.search.cost.folder import load_cost_models
 from mhzoo.search.cost.linear import LinearCostModel
 from mhzoo.search.cost.lut import BlockLUTModel
+from mhzoo.search.cost.metrics import kendall_tau, quality, scatter_plot, spearman_rho
 from mhzoo.search.cost.multi import MultiHardwareCost
-from mhzoo.search.cost.quality import kendall_tau, quality, scatter_plot, spearman_rho
 
 __all__ = ["BlockLUTModel", "CostModel", "Dataset", "LinearCostModel", "MultiHardwareCost",
            "feature_matrix", "feature_size", "features_from_masks", "few_shot_curve",

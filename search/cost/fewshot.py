@@ -24,7 +24,7 @@ import numpy as np
 
 from mhzoo.search.cost.data import Dataset
 from mhzoo.search.cost.linear import feature_matrix
-from mhzoo.search.cost.quality import spearman_rho
+from mhzoo.search.cost.metrics import spearman_rho
 from mhzoo.search.cost.ridge import fit_ridge
 
 __all__ = ["METHODS", "few_shot_curve"]

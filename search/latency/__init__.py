@@ -1,8 +1,8 @@
 """Latency data for cost models: collection of many architectures through the benchmark harness
-(:mod:`.collect`), shards and merged stores (:mod:`.shards`), the MN-Norm reference factors
+(:mod:`.collection`), shards and merged stores (:mod:`.shards`), the MN-Norm reference factors
 measured here (:mod:`.reference`) and the thread CPU-time clock (:mod:`.cputime`)."""
 
-from mhzoo.search.latency.collect import (
+from mhzoo.search.latency.collection import (
     CLOCKS,
     FAST_CONFIG,
     CollectSummary,

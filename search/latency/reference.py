@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from mhzoo.benchmarks import measure_spec, normalization_factors
 from mhzoo.benchmarks.runner import measure_tflite
 from mhzoo.registry import get_spec
-from mhzoo.search.latency.collect import FAST_CONFIG
+from mhzoo.search.latency.collection import FAST_CONFIG
 from mhzoo.search.latency.cputime import measure_tflite_cpu_time
 from mhzoo.widths import scale_spec
 

@@ -39,7 +39,7 @@ CYCLE_LENGTH = 16
 
 # ----------------------------------------------------------------------------- preprocessing
 def _decode(encoded: Any) -> Any:
-    import tensorflow as tf
+    import tensorflow as tf  # lazy: no TensorFlow at import time
 
     image = tf.io.decode_image(encoded, channels=3, expand_animations=False)
     image.set_shape([None, None, 3])
@@ -47,7 +47,7 @@ def _decode(encoded: Any) -> Any:
 
 
 def _resize(image: Any, size: int) -> Any:
-    import tensorflow as tf
+    import tensorflow as tf  # lazy: no TensorFlow at import time
 
     shape = tf.shape(image)
     same = tf.logical_and(tf.equal(shape[0], size), tf.equal(shape[1], size))
@@ -57,7 +57,7 @@ def _resize(image: Any, size: int) -> Any:
 
 def _crop_decode(encoded: Any, window: Any) -> Any:
     """Decode only ``window`` (y, x, h, w) of a JPEG; other formats decode, then slice."""
-    import tensorflow as tf
+    import tensorflow as tf  # lazy: no TensorFlow at import time
 
     is_jpeg = tf.equal(tf.strings.substr(encoded, 0, 3), b"\xff\xd8\xff")
 
@@ -74,7 +74,7 @@ def _crop_decode(encoded: Any, window: Any) -> Any:
 
 
 def _image_shape(encoded: Any) -> Any:
-    import tensorflow as tf
+    import tensorflow as tf  # lazy: no TensorFlow at import time
 
     is_jpeg = tf.equal(tf.strings.substr(encoded, 0, 3), b"\xff\xd8\xff")
     return tf.cond(is_jpeg, lambda: tf.io.extract_jpeg_shape(encoded)[:2],
@@ -90,7 +90,7 @@ def preprocess_train(encoded: Any, seed: Any, *, size: int, augmentation: str, p
     flip. ``"small"``: resize if needed, zero-pad ``pad`` pixels, random ``size`` crop, random
     flip (the CIFAR recipe). All randomness is stateless from ``seed`` (shape [2]).
     """
-    import tensorflow as tf
+    import tensorflow as tf  # lazy: no TensorFlow at import time
 
     s1 = tf.random.experimental.stateless_fold_in(seed, 1)
     s2 = tf.random.experimental.stateless_fold_in(seed, 2)
@@ -114,7 +114,7 @@ def preprocess_eval(encoded: Any, *, size: int, augmentation: str, crop_fraction
                     ) -> Any:
     """One evaluation image, float32 [0, 255]: ``"resnet"`` centre crop of ``crop_fraction``
     of the shorter side then resize; ``"small"`` resize only (identity for 32 px CIFAR)."""
-    import tensorflow as tf
+    import tensorflow as tf  # lazy: no TensorFlow at import time
 
     if augmentation == "small":
         img = _resize(_decode(encoded), size)
@@ -131,7 +131,7 @@ def preprocess_eval(encoded: Any, *, size: int, augmentation: str, crop_fraction
 # ----------------------------------------------------------------------------- pipeline
 def _records(source: DataSource, num_shards: int, shard_index: int) -> Any:
     """``(global index, encoded bytes, label)`` in global order (deterministic)."""
-    import tensorflow as tf
+    import tensorflow as tf  # lazy: no TensorFlow at import time
 
     if source.kind == "tfrecord":
         offsets = np.concatenate([[0], np.cumsum(source.counts)[:-1]]).astype(np.int64)
@@ -158,7 +158,7 @@ def _records(source: DataSource, num_shards: int, shard_index: int) -> Any:
         ds = tf.data.Dataset.from_tensor_slices((idx, source.files, source.labels)).map(
             read, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     else:
-        import tensorflow_datasets as tfds
+        import tensorflow_datasets as tfds  # lazy: no TensorFlow at import time
 
         raw = tfds.builder(source.tfds_name).as_dataset(
             split="train", shuffle_files=False, decoders={"image": tfds.decode.SkipDecoding()})
@@ -193,7 +193,7 @@ def make_dataset(source: DataSource, *, mask: np.ndarray | None, training: bool,
         num_shards, shard_index: input-pipeline sharding (multi-worker).
         limit: keep only the first ``limit`` examples of the split (tests, quick checks).
     """
-    import tensorflow as tf
+    import tensorflow as tf  # lazy: no TensorFlow at import time
 
     base = _records(source, num_shards, shard_index)
     if mask is not None:
@@ -261,7 +261,7 @@ def distribute(strategy: Any, source: DataSource, *, global_batch: int, **kwargs
     The global batch is split evenly across replicas; each input pipeline (one per worker)
     reads ``1 / num_input_pipelines`` of the examples. ``skip_batches`` is in global batches.
     """
-    import tensorflow as tf
+    import tensorflow as tf  # lazy: no TensorFlow at import time
 
     replicas = strategy.num_replicas_in_sync
     if global_batch % replicas:
@@ -284,7 +284,7 @@ def distribute(strategy: Any, source: DataSource, *, global_batch: int, **kwargs
 def find_undecodable(source: DataSource, mask: np.ndarray | None = None) -> str | None:
     """The first example of the split (``mask``; ``None``: all) whose image does not decode,
     named by file (or shard and record number); ``None`` when every image decodes."""
-    import tensorflow as tf
+    import tensorflow as tf  # lazy: no TensorFlow at import time
 
     if source.kind == "folder":
         for i, path in enumerate(source.files):

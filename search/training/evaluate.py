@@ -18,8 +18,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from ai_edge_litert.interpreter import Interpreter
 
+from mhzoo.builder import build
+from mhzoo.registry import list_models
 from mhzoo.search.training import data as data_lib
+from mhzoo.search.training.modeling import resolve_weights_dir
+from mhzoo.spec import ArchSpec
 
 __all__ = ["SPLITS", "evaluate", "split_mask", "training_record"]
 
@@ -28,8 +33,6 @@ SPLITS = ("auto", "held_out", "train", "all")
 
 def training_record(path: str | os.PathLike) -> dict[str, Any] | None:
     """The ``training`` record of a checkpoint (or run) folder's config, if it has one."""
-    from mhzoo.search.training.modeling import resolve_weights_dir
-
     p = Path(resolve_weights_dir(path))
     cfg_path = p / "config.json"
     if not cfg_path.is_file():
@@ -141,12 +144,7 @@ def evaluate(weights_or_tflite: str | os.PathLike, data: str | os.PathLike | dat
 
 
 def _keras_runner(path: Path) -> tuple[Any, int, str, int, dict[str, Any]]:
-    import tensorflow as tf
-
-    from mhzoo.builder import build
-    from mhzoo.registry import list_models
-    from mhzoo.search.training.modeling import resolve_weights_dir
-    from mhzoo.spec import ArchSpec
+    import tensorflow as tf  # function-level: TensorFlow only for Keras checkpoints
 
     ckpt = Path(resolve_weights_dir(path))
     cfg_path = ckpt / "config.json"
@@ -172,8 +170,6 @@ def _keras_runner(path: Path) -> tuple[Any, int, str, int, dict[str, Any]]:
 
 
 def _tflite_runner(path: Path, num_threads: int | None) -> tuple[Any, int, str, int]:
-    from ai_edge_litert.interpreter import Interpreter
-
     try:
         interp = Interpreter(model_path=str(path), num_threads=num_threads or os.cpu_count())
         interp.allocate_tensors()

@@ -21,12 +21,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tqdm import tqdm
 
+from mhzoo.builder import resolve_spec
 from mhzoo.search import runs
 from mhzoo.search.training import data as data_lib
+from mhzoo.search.training.modeling import build_training_model
 from mhzoo.search.training.recipes import Recipe
 from mhzoo.search.training.request import TrainRequest
 from mhzoo.search.training.step import TrainStep, evaluate_model
+from mhzoo.search.training.strategy import make_strategy, mixed_precision_policy
+from mhzoo.weights import save_pretrained
 
 __all__ = ["TrainRequest", "TrainResult", "TrainStep", "evaluate_model", "train"]
 
@@ -85,12 +90,8 @@ def train(request: TrainRequest | Any, data: Any = None, out_dir: Any = None,
         request = TrainRequest(request, data, out_dir, **options)
     elif data is not None or out_dir is not None or options:
         raise ValueError("give a TrainRequest alone, or the model, data and run folder")
-    import keras
-    import tensorflow as tf
-
-    from mhzoo.builder import resolve_spec
-    from mhzoo.search.training.modeling import build_training_model
-    from mhzoo.search.training.strategy import make_strategy, mixed_precision_policy
+    import keras  # lazy: no TensorFlow at import time
+    import tensorflow as tf  # lazy: no TensorFlow at import time
 
     r = request
     recipe = r.recipe
@@ -177,8 +178,7 @@ def _finished_result(out: Path, run: dict[str, Any]) -> TrainResult:
 def _run(runner: TrainStep, source: Any, mask: np.ndarray, out: Path, recipe: Recipe,
          request: dict[str, Any], r: TrainRequest, *, steps_per_epoch: int, n_held: int,
          limits: tuple[int | None, int | None], policy: str) -> TrainResult:
-    import tensorflow as tf
-    from tqdm import tqdm
+    import tensorflow as tf  # lazy: no TensorFlow at import time
 
     seed, checkpoint_every, max_steps = r.seed, r.checkpoint_every, r.max_steps
     time_budget, log_every, on_step = r.time_budget, r.log_every, r.on_step
@@ -302,8 +302,6 @@ def _budget_steps(budget: float, used: float, per_step: float, step: int, steps_
 def _save_final(runner: TrainStep, out: Path, recipe: Recipe, request: dict[str, Any],
                 source: Any, metrics: dict[str, float], steps_per_epoch: int, step: int,
                 seed: int) -> Path:
-    from mhzoo.weights import save_pretrained
-
     runner.load_ema_into_eval_model()
     model = runner.eval_model
     training = {

@@ -10,7 +10,11 @@ import os
 from pathlib import Path
 from typing import Any
 
+from mhzoo.builder import build, resolve_spec
+from mhzoo.search.training.recipes import apply_stride_plan
 from mhzoo.spec import ArchSpec
+from mhzoo.variables import assign_named_weights
+from mhzoo.weights import open_weights
 
 __all__ = ["build_training_model", "resolve_weights_dir"]
 
@@ -48,9 +52,6 @@ def build_training_model(name_or_spec: str | os.PathLike | ArchSpec, *, image_si
         ValueError: a checkpoint of another architecture or width, ``divisible_by`` with
             ``weights`` (a checkpoint fixes every width), bad sizes.
     """
-    from mhzoo.builder import build, resolve_spec
-    from mhzoo.search.training.recipes import apply_stride_plan
-
     base = resolve_spec(name_or_spec)
     common = dict(input_shape=(image_size, image_size, 3), num_classes=num_classes,
                   dropout_rate=dropout, classifier_activation=None)
@@ -73,10 +74,6 @@ def build_training_model(name_or_spec: str | os.PathLike | ArchSpec, *, image_si
 def _build_from_checkpoint(base: ArchSpec, weights: Any, width: float | None,
                            divisible_by: int | None, stride_plan: str | None, num_classes: int,
                            common: dict[str, Any]) -> Any:
-    from mhzoo.builder import build
-    from mhzoo.search.training.recipes import apply_stride_plan
-    from mhzoo.weights import open_weights
-
     if divisible_by is not None:
         raise ValueError("--divisible-by cannot be combined with --weights: a checkpoint fixes "
                          "every channel count")
@@ -100,7 +97,6 @@ def _build_from_checkpoint(base: ArchSpec, weights: Any, width: float | None,
     if src.num_classes == num_classes:
         src.load_into(model, include_top=True)
     else:  # a new classifier: load everything else, strictly
-        from mhzoo.variables import assign_named_weights
 
         tensors = {k: v for k, v in src.tensors().items() if not k.startswith("classifier/")}
         try:

@@ -179,7 +179,7 @@ def learning_rate(step: Any, *, peak: float, warmup_steps: Any, total_steps: Any
     """Linear warm-up from 0 to ``peak`` over ``warmup_steps``, then cosine decay to 0 at
     ``total_steps`` (works on Python numbers and on TF tensors)."""
     try:
-        import tensorflow as tf
+        import tensorflow as tf  # lazy: no TensorFlow at import time
 
         if any(isinstance(v, tf.Tensor | tf.Variable) for v in (step, warmup_steps,
                                                                  total_steps)):

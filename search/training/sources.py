@@ -75,10 +75,10 @@ class DataSource:
 def _tensorflow() -> Any:
     """TensorFlow, imported without its start-up lines on stderr (reading TFRecord shards is
     the first thing that needs it; until then a source is read without it)."""
-    from mhzoo._quiet import import_tensorflow_quietly
+    from mhzoo._quiet import import_tensorflow_quietly  # lazy: no TensorFlow at import time
 
     import_tensorflow_quietly()
-    import tensorflow as tf
+    import tensorflow as tf  # lazy: no TensorFlow at import time
 
     return tf
 
@@ -269,7 +269,7 @@ def _open_folder(root: Path, tree: Path, labels_file: Any) -> DataSource:
 
 def _open_tfds(name: str) -> DataSource:
     try:
-        import tensorflow_datasets as tfds
+        import tensorflow_datasets as tfds  # lazy: no TensorFlow at import time
     except ImportError:
         raise ValueError(f"tfds:{name} needs tensorflow-datasets (pip install "
                          "tensorflow-datasets)") from None

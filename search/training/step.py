@@ -36,7 +36,7 @@ class TrainStep:
     def __init__(self, model: Any, eval_model: Any, recipe: Recipe, strategy: Any, *,
                  global_batch: int, steps_per_epoch: int, total_steps: int,
                  loss_scale: bool = False) -> None:
-        import tensorflow as tf
+        import tensorflow as tf  # lazy: no TensorFlow at import time
 
         self.model, self.eval_model = model, eval_model
         self.recipe, self.strategy = recipe, strategy
@@ -72,7 +72,7 @@ class TrainStep:
     # -- checkpoint -------------------------------------------------------------------------
     def checkpoint(self) -> Any:
         """A ``tf.train.Checkpoint`` of everything a resumed run needs."""
-        import tensorflow as tf
+        import tensorflow as tf  # lazy: no TensorFlow at import time
 
         ema = tf.Module()
         ema.values = list(self.ema)
@@ -85,8 +85,8 @@ class TrainStep:
 
     # -- steps ------------------------------------------------------------------------------
     def _replica_step(self, images: Any, labels: Any) -> Any:
-        import keras
-        import tensorflow as tf
+        import keras  # lazy: no TensorFlow at import time
+        import tensorflow as tf  # lazy: no TensorFlow at import time
 
         r = self.recipe
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
@@ -114,7 +114,7 @@ class TrainStep:
                 "top5": top5, "count": tf.cast(tf.shape(labels)[0], tf.float32)}
 
     def _train_fn(self, iterator: Any) -> Any:
-        import tensorflow as tf
+        import tensorflow as tf  # lazy: no TensorFlow at import time
 
         images, labels = next(iterator)
         out = self.strategy.run(self._replica_step, args=(images, labels))
@@ -141,7 +141,7 @@ class TrainStep:
             t.assign(e.read_value())
 
     def _eval_fn(self, images: Any, labels: Any) -> Any:
-        import tensorflow as tf
+        import tensorflow as tf  # lazy: no TensorFlow at import time
 
         def replica(x: Any, y: Any) -> Any:
             logits = tf.cast(self.eval_model(x, training=False), tf.float32)
@@ -171,7 +171,7 @@ class TrainStep:
 def evaluate_model(model: Any, dataset: Any) -> dict[str, float]:
     """Top-1 / top-5 of a plain (undistributed) logits or softmax model on ``make_dataset``
     eval batches (labels < 0 are padding)."""
-    import tensorflow as tf
+    import tensorflow as tf  # lazy: no TensorFlow at import time
 
     @tf.function
     def counts(x: Any, y: Any) -> Any:

@@ -19,7 +19,7 @@ STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
 
 def make_strategy(name: str = "default", *, tpu: str | None = None) -> Any:
     """The ``tf.distribute.Strategy`` called ``name`` (see :data:`STRATEGIES`)."""
-    import tensorflow as tf
+    import tensorflow as tf  # lazy: no TensorFlow at import time
 
     if name == "default":
         return tf.distribute.get_strategy()
@@ -54,7 +54,7 @@ def mixed_precision_policy(mode: str, strategy: Any) -> str:
     capability >= 8.0), ``mixed_float16`` (with loss scaling) on older GPUs, ``float32`` on
     CPUs. ``on`` forces mixed precision (bfloat16 on CPU), ``off`` float32.
     """
-    import tensorflow as tf
+    import tensorflow as tf  # lazy: no TensorFlow at import time
 
     if mode not in ("auto", "on", "off"):
         raise ValueError(f"mixed precision must be auto, on or off, got {mode!r}")

@@ -17,11 +17,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tqdm import tqdm
+
 from mhzoo.benchmarks.normalization import mn_norm_scales
 from mhzoo.search import runs
 from mhzoo.search.cost.multi import MultiHardwareCost
 from mhzoo.search.result import RESULT_FILE, read_result, result_spec, write_result
 from mhzoo.search.training import data as data_lib
+from mhzoo.search.training.strategy import make_strategy
+from mhzoo.search.tunas.plots import plot_architecture, plot_probabilities
 from mhzoo.search.tunas.request import PreparedSearch, SearchRequest, prepare_search
 
 __all__ = ["SearchOutcome", "SearchRequest", "prepare_search", "run_search"]
@@ -76,9 +80,8 @@ def run_search(request: SearchRequest | None = None, **fields: Any) -> SearchOut
             then), or an image that does not decode (named; ``run.json`` says ``failed``).
     """
     import keras  # function-level: TensorFlow loads only once the search starts
-    import tensorflow as tf
+    import tensorflow as tf  # lazy: no TensorFlow at import time
 
-    from mhzoo.search.training.strategy import make_strategy
     from mhzoo.search.tunas.ingraph import InGraphCost
     from mhzoo.search.tunas.step import SearchStep
 
@@ -137,8 +140,7 @@ def run_search(request: SearchRequest | None = None, **fields: Any) -> SearchOut
 def _loop(search: Any, p: PreparedSearch, out: Path, request: dict[str, Any], dist: Any,
           *, global_batch: int, valid_batch: int, steps_per_epoch: int, total: int
           ) -> SearchOutcome:
-    import tensorflow as tf
-    from tqdm import tqdm
+    import tensorflow as tf  # lazy: no TensorFlow at import time
 
     r = p.request
     seed, max_steps, on_step = r.seed, r.max_steps, r.on_step
@@ -207,8 +209,6 @@ def _loop(search: Any, p: PreparedSearch, out: Path, request: dict[str, Any], di
         return SearchOutcome(out, None, step, total, False, start, None, history)
     res = _result(search, p, request, history)
     if r.plots:
-        from mhzoo.search.tunas.plots import plot_architecture, plot_probabilities
-
         plot_probabilities(search.controller, p.space, out / "probabilities.png")
         plot_architecture(result_spec(res), out / "architecture.png",
                           title=f"search {r.reward}: {res['spec']['name']}")

@@ -1,6 +1,6 @@
-"""Pictures of a finished search (matplotlib, Agg): the controller's final decision
-probabilities, and the chosen architecture drawn as in the paper's Figure 7 (one bar per block:
-height = output width, colour = kernel size, hatched = fused, label = expansion)."""
+"""Pictures of a finished search (matplotlib figures, no pyplot state): the controller's final
+decision probabilities, and the chosen architecture drawn as in the paper's Figure 7 (one bar per
+block: height = output width, colour = kernel size, hatched = fused, label = expansion)."""
 
 from __future__ import annotations
 
@@ -8,39 +8,32 @@ import os
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
+
+from mhzoo.atomic import atomic_path
+from mhzoo.spec import Conv, DepthwiseSeparable, InvertedBottleneck
+
 __all__ = ["plot_architecture", "plot_probabilities"]
 
 
-def _pyplot() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def _save(fig: Any, path: str | os.PathLike) -> Path:
-    from mhzoo.atomic import atomic_path
-
     p = Path(path)
     with atomic_path(p) as tmp:
         fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
-    _pyplot().close(fig)
     return p
 
 
 def plot_probabilities(controller: Any, space: Any, path: str | os.PathLike) -> Path:
     """Heat map: one row per decision, one cell per choice (its final probability)."""
-    import numpy as np
-
-    plt = _pyplot()
     probs = controller.probabilities()
     width = max(len(p) for p in probs)
     grid = np.full((len(probs), width), np.nan)
     for i, p in enumerate(probs):
         grid[i, :len(p)] = p
-    fig, ax = plt.subplots(figsize=(2 + 0.6 * width, 1 + 0.22 * len(probs)))
+    fig = Figure(figsize=(2 + 0.6 * width, 1 + 0.22 * len(probs)))
+    ax = fig.subplots()
     im = ax.imshow(grid, aspect="auto", cmap="viridis", vmin=0, vmax=1)
     ax.set_yticks(range(len(probs)))
     ax.set_yticklabels([d.path for d in space.decisions], fontsize=6)
@@ -56,13 +49,11 @@ def plot_probabilities(controller: Any, space: Any, path: str | os.PathLike) -> 
 
 def plot_architecture(spec: Any, path: str | os.PathLike, *, title: str | None = None) -> Path:
     """Figure-7 style: blocks as bars (height = output channels, colour = kernel)."""
-    from mhzoo.spec import Conv, DepthwiseSeparable, InvertedBottleneck
-
-    plt = _pyplot()
     colours = {1: "#bbbbbb", 3: "#4c72b0", 5: "#dd8452", 7: "#55a868"}
     blocks = [b for b in spec.blocks if isinstance(b, Conv | DepthwiseSeparable |
                                                    InvertedBottleneck)]
-    fig, ax = plt.subplots(figsize=(max(6, 0.45 * len(blocks)), 3.2))
+    fig = Figure(figsize=(max(6, 0.45 * len(blocks)), 3.2))
+    ax = fig.subplots()
     cin = 3
     for i, b in enumerate(blocks):
         k = getattr(b, "kernel", 1)
@@ -80,8 +71,8 @@ def plot_architecture(spec: Any, path: str | os.PathLike, *, title: str | None =
     ax.set_xticks(range(len(blocks)))
     ax.set_xticklabels([type(b).__name__[:4] for b in blocks], rotation=90, fontsize=6)
     ax.set_ylabel("output channels")
-    handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in colours.values()]
-    ax.legend([*handles, plt.Rectangle((0, 0), 1, 1, fill=False, hatch="//")],
+    handles = [Rectangle((0, 0), 1, 1, color=c) for c in colours.values()]
+    ax.legend([*handles, Rectangle((0, 0), 1, 1, fill=False, hatch="//")],
               [f"k{k}" for k in colours] + ["fused"], fontsize=6, ncol=5, loc="upper left")
     ax.set_title(title or spec.name, fontsize=8)
     return _save(fig, path)

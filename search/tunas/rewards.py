@@ -25,7 +25,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import tensorflow as tf
+import tensorflow as tf  # lazy: no TensorFlow at import time
 
 from mhzoo.benchmarks.normalization import mn_norm_scales
 from mhzoo.search.tunas.config import RewardName, parse_reward

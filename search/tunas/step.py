@@ -29,7 +29,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import keras
+import keras  # lazy: no TensorFlow at import time
 import numpy as np
 import tensorflow as tf
 

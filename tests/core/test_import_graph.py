@@ -1,5 +1,7 @@
-"""Imports point one way: no cycles among mhzoo's modules, and the layers core -> export ->
-benchmarks -> search are never crossed upwards.
+"""Imports point one way: no cycles among mhzoo's modules, the layers core -> export ->
+benchmarks -> search are never crossed upwards, and inside search/ the pipeline's stages
+(run-folder basics -> space -> latency -> cost -> training -> result -> tunas -> regenerate ->
+cli) import only downward; the shims at moved modules' old paths are imported by nothing.
 
 Every ``import`` statement of every module is read with ``ast`` (inside functions too, since a
 lazy import is still a dependency). ``from pkg import name`` depends on ``pkg.name`` when that
@@ -29,6 +31,18 @@ FORBIDDEN = {
 #: anything, so the layer rule skips them; the cycle check still covers them.
 SCRIPTS = "mhzoo.benchmarks.perf."
 CYCLE_EXEMPT: tuple[str, ...] = ()
+#: the stages of search/, lowest first; a module may import its own stage and those before it
+SEARCH_STAGES = (
+    ("mhzoo.search.jsonfile", "mhzoo.search._moved", "mhzoo.search.runs"),
+    ("mhzoo.search.space",),
+    ("mhzoo.search.latency",),
+    ("mhzoo.search.cost",),
+    ("mhzoo.search.training",),
+    ("mhzoo.search.result",),
+    ("mhzoo.search.tunas",),
+    ("mhzoo.search.regenerate",),
+    ("mhzoo.search.cli",),
+)
 
 
 def _modules() -> dict[str, tuple[Path, bool]]:
@@ -140,7 +154,9 @@ def _describe(comp: list[str]) -> str:
 
 def test_graph_sees_every_package_and_lazy_imports():
     for pkg in ("mhzoo", "mhzoo.weights", "mhzoo.models", "mhzoo.export", "mhzoo.benchmarks",
-                "mhzoo.search"):
+                "mhzoo.search", "mhzoo.search.space", "mhzoo.search.latency", "mhzoo.search.cost",
+                "mhzoo.search.training", "mhzoo.search.tunas", "mhzoo.search.tunas.supernet",
+                "mhzoo.search.cli"):
         assert pkg in MODULES
     # function-level imports count: the builder opens weights lazily, inside build()
     assert "mhzoo.weights.resolve" in GRAPH["mhzoo.builder"]
@@ -186,3 +202,54 @@ def test_weights_below_builder_and_models_below_registry():
     for mod in MODULES:
         if mod.startswith("mhzoo.models"):
             assert "mhzoo.registry" not in reach(mod), mod
+
+
+def _search_stage(mod: str) -> int | None:
+    for i, prefixes in enumerate(SEARCH_STAGES):
+        if any(mod == p or mod.startswith(p + ".") for p in prefixes):
+            return i
+    return None
+
+
+def _is_shim(mod: str) -> bool:
+    """A moved module's old path: it only re-exports (``MOVED_TO`` names the new one)."""
+    path, _ = MODULES[mod]
+    return "\nMOVED_TO = " in path.read_text(encoding="utf-8")
+
+
+SHIMS = {m for m in MODULES if m.startswith("mhzoo.search.") and _is_shim(m)}
+
+
+def test_every_search_module_has_a_stage_or_is_a_shim():
+    loose = [m for m in MODULES if m.startswith("mhzoo.search.")
+             and _search_stage(m) is None and m not in SHIMS]
+    assert not loose, f"modules of search/ outside every stage: {loose}"
+    assert {"mhzoo.search.spaces", "mhzoo.search.search_loop", "mhzoo.search.controller"} <= SHIMS
+
+
+def test_search_stages_import_only_downward():
+    bad = []
+    for mod, targets in GRAPH.items():
+        here = _search_stage(mod)
+        if here is None or mod in SHIMS:
+            continue
+        for t in targets:
+            there = _search_stage(t)
+            if t in SHIMS:
+                bad.append(f"{mod} -> {t} (an old path)")
+            elif there is not None and there > here:
+                bad.append(f"{mod} -> {t}")
+    assert not bad, "upward imports inside search/: " + ", ".join(sorted(bad))
+
+
+def test_stage_check_finds_an_upward_import():
+    """The stage order is what the check reads: cost importing tunas would be refused."""
+    assert _search_stage("mhzoo.search.cost.linear") < _search_stage("mhzoo.search.tunas.step")
+    assert _search_stage("mhzoo.search.space.base") == 1
+    assert _search_stage("mhzoo.search") is None  # the package's front door re-exports space
+
+
+def test_nothing_imports_a_shim():
+    users = [f"{m} -> {t}" for m, targets in GRAPH.items() if m not in SHIMS
+             for t in targets if t in SHIMS]
+    assert not users, f"modules importing an old path: {users}"

@@ -11,7 +11,8 @@ import types
 
 import pytest
 
-PACKAGES = ("mhzoo", "mhzoo.export", "mhzoo.benchmarks", "mhzoo.weights", "mhzoo.search")
+PACKAGES = ("mhzoo", "mhzoo.export", "mhzoo.benchmarks", "mhzoo.weights", "mhzoo.search",
+            "mhzoo.search.space", "mhzoo.search.latency", "mhzoo.search.cost")
 
 
 def _import_everything(package: str) -> None:

@@ -9,16 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from mhzoo.search.tunas.supernet.plan import plan_space
+
 __all__ = ["Supernet", "flat_masks", "plan_space"]
 
 
 def __getattr__(name: str) -> Any:
-    if name == "plan_space":
-        from mhzoo.search.tunas.supernet.plan import plan_space
-
-        return plan_space
     if name in ("Supernet", "flat_masks"):
-        from mhzoo.search.tunas.supernet import model
+        from mhzoo.search.tunas.supernet import model  # lazy: the model imports TensorFlow
 
         return getattr(model, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

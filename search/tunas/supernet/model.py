@@ -34,7 +34,7 @@ import numpy as np
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
-import keras
+import keras  # lazy: no TensorFlow at import time
 import tensorflow as tf
 
 from mhzoo.layers import hard_sigmoid, hard_swish

@@ -21,12 +21,15 @@ from __future__ import annotations
 
 import os
 import random
+import statistics
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from mhzoo.benchmarks.measure import WRITERS, measure_spec
+from tqdm import tqdm
+
+from mhzoo.benchmarks.measure import WRITERS, measure_spec, spec_tflite_bytes
 from mhzoo.benchmarks.runner import RunConfig, machine_id, measure_tflite
 from mhzoo.benchmarks.store import LatencyStore, arch_hash
 from mhzoo.benchmarks.targets import Target, get_target, parse_targets
@@ -144,7 +147,7 @@ def collect(space: Space, genotypes: Sequence[Genotype], targets: str | Iterable
         seen.add(key)
         jobs.append((space.genotype(g.indices), spec, key))
     if writer == "converter":
-        from mhzoo._quiet import import_tensorflow_quietly
+        from mhzoo._quiet import import_tensorflow_quietly  # lazy: no TensorFlow at import time
 
         import_tensorflow_quietly()
     cfg = config or FAST_CONFIG
@@ -154,8 +157,6 @@ def collect(space: Space, genotypes: Sequence[Genotype], targets: str | Iterable
     with LatencyStore(db) as store:
         bar = None
         if progress:
-            from tqdm import tqdm
-
             bar = tqdm(total=len(jobs) * passes, unit="arch", desc=f"collect {space.name}",
                        dynamic_ncols=True, smoothing=0.05)
         new_archs: set[str] = set()
@@ -200,10 +201,6 @@ def _extra_pass(store: LatencyStore, spec: Any, t: Target, key: str, machine: st
                 size: int, classes: int, cfg: RunConfig, writer: str,
                 timer: Callable[..., Any]) -> bool:
     """Pass ``p`` (>= 2) of one row: measure again unless the row has ``p`` passes already."""
-    import statistics
-
-    from mhzoo.benchmarks.measure import spec_tflite_bytes
-
     rec = store.get(key, 1.0, t.name, machine)
     if rec is None:
         raise ValueError(f"pass {p} found no first-pass row for {key} on {t.name}")

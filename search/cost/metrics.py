@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from mhzoo.atomic import atomic_path
+
 __all__ = ["kendall_tau", "quality", "rankdata", "scatter_plot", "spearman_rho"]
 
 
@@ -90,16 +92,13 @@ def scatter_plot(path: str | os.PathLike, measured: Any, predicted: Any, *, titl
                  metrics: dict[str, float] | None = None) -> Path:
     """Figure-4 style scatter: predicted vs measured latency with the y = x and +/-10% lines;
     written atomically as PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from mhzoo.atomic import atomic_path
+    # function-level: cost/ is numpy only; matplotlib loads for the picture alone
+    from matplotlib.figure import Figure
 
     y, p = _pair(measured, predicted)
     m = metrics or quality(y, p)
-    fig, ax = plt.subplots(figsize=(4.2, 4.2), dpi=120)
+    fig = Figure(figsize=(4.2, 4.2), dpi=120)
+    ax = fig.subplots()
     ax.scatter(y, p, s=6, alpha=0.6, linewidths=0)
     lo, hi = float(min(y.min(), p.min())) * 0.95, float(max(y.max(), p.max())) * 1.05
     xs = np.array([lo, hi])
@@ -119,5 +118,4 @@ def scatter_plot(path: str | os.PathLike, measured: Any, predicted: Any, *, titl
     out = Path(path)
     with atomic_path(out) as tmp:
         fig.savefig(tmp, format="png")
-    plt.close(fig)
     return out
