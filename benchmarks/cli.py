@@ -78,6 +78,7 @@ def bench_cmd(models: tuple[str, ...], targets: str, db: str | None, as_json: bo
       mhzoo bench multi_max@0.75 --targets cpu_fp32 --db results.sqlite --json
       mhzoo bench multi_max --adb --targets cpu_float,gpu,dsp,edgetpu
       mhzoo bench multi_max --targets gpu --from-output gpu.log --machine "Pixel 4"
+      mhzoo bench multi_max mobilenet_v3_large --targets sim_edgetpu   # simulated (ZigZag)
     """
     from mhzoo.benchmarks.targets import list_targets as _list
     from mhzoo.benchmarks.targets import parse_targets
@@ -92,7 +93,6 @@ def bench_cmd(models: tuple[str, ...], targets: str, db: str | None, as_json: bo
                          "cpu_fp32,cpu_int8` (see --help)")
     tlist = parse_targets(targets)
     from mhzoo.benchmarks import sweep as B
-
     from mhzoo.bounds import check_spec_bounds
     from mhzoo.widths import scale_spec
 
@@ -101,11 +101,14 @@ def bench_cmd(models: tuple[str, ...], targets: str, db: str | None, as_json: bo
     for ref in refs:
         if ref.spec is not None:
             check_spec_bounds(scale_spec(ref.spec, ref.width), (input_size, input_size, 3))
+    if not use_adb and from_output is None:
+        B.check_simulated(refs, tlist)  # a .tflite or an uncostable layer on a sim_ target
     cfg = _run_config(min_runs, min_time, max_time, warmup, not no_pin)
     dbp = Path(db) if db else B.default_db_path()
     from mhzoo._quiet import import_tensorflow_quietly
 
-    import_tensorflow_quietly()
+    if use_adb or from_output is not None or not all(t.is_simulated for t in tlist):
+        import_tensorflow_quietly()  # simulated targets need no TensorFlow
     if not db:
         dbp.parent.mkdir(parents=True, exist_ok=True)
     if from_output is not None:
@@ -132,6 +135,7 @@ def bench_cmd(models: tuple[str, ...], targets: str, db: str | None, as_json: bo
             d = r.record.to_dict()
             d["label"] = r.model.label
             d["cached"] = r.cached
+            d["simulated"] = r.target.is_simulated
             d.pop("info", None)
             rows.append(d)
         click.echo(json.dumps(rows, indent=1, allow_nan=False))
@@ -140,10 +144,14 @@ def bench_cmd(models: tuple[str, ...], targets: str, db: str | None, as_json: bo
                f"{'runs':>6s}  status")
     for r in results:
         rec = r.record
-        med = f"{rec.median_ms:.3f}" if rec.median_ms is not None else "x"
+        med = f"{rec.median_ms:.3f}" if rec.median_ms is not None else "×"
         p10 = f"{rec.p10_ms:.3f}" if rec.p10_ms is not None else "-"
         p90 = f"{rec.p90_ms:.3f}" if rec.p90_ms is not None else "-"
-        status = "stored" if r.cached else ("measured" if rec.supported else "unsupported")
+        if r.target.is_simulated:
+            status = ("simulated" + (", stored" if r.cached else "") if rec.supported
+                      else f"unsupported by the {rec.info.get('rule_set')} rules (simulated)")
+        else:
+            status = "stored" if r.cached else ("measured" if rec.supported else "unsupported")
         click.echo(f"{r.model.label:34s} {rec.target:12s} {med:>10s} {p10:>8s} {p90:>8s} "
                    f"{len(rec.samples_ms):>6d}  {status}")
     click.echo(f"machine: {results[0].record.machine}; database: {dbp}", err=True)
@@ -295,10 +303,9 @@ def quickstart_cmd(out_dir: str, models: str | None, targets: str, width: float,
                    max_time: float, progress: bool) -> None:
     """Build Multi-AVG, Multi-MAX and the baselines, export float32 and int8, time them on
     this machine's CPU and write the MN-Norm table and Figures 1, 2 and 5."""
+    from mhzoo._quiet import import_tensorflow_quietly
     from mhzoo.benchmarks.quickstart import run_quickstart
     from mhzoo.benchmarks.runner import RunConfig
-
-    from mhzoo._quiet import import_tensorflow_quietly
 
     names = [m.strip() for m in models.split(",") if m.strip()] if models else None
     if models is not None and not names:

@@ -14,11 +14,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from mhzoo.atomic import atomic_path
 from mhzoo.benchmarks.block_latency import BlockProfile
 from mhzoo.benchmarks.importers import fmt_width
 from mhzoo.benchmarks.report import Report, ReportRow
-
-from mhzoo.atomic import atomic_path
 
 __all__ = ["plot_block_shares", "plot_latency_per_target", "plot_mn_norm"]
 
@@ -110,6 +109,13 @@ def _left_out(report: Report, need_acc: bool) -> list[str]:
     return [r.label for r in report.rows if r.top1_accuracy_pct is None]
 
 
+def _target_label(name: str) -> str:
+    """A target's name, with ``(simulated)`` for simulated targets."""
+    from mhzoo.benchmarks.targets import simulated_names
+
+    return f"{name} (simulated)" if simulated_names([name]) else name
+
+
 def plot_mn_norm(report: Report, path: str | os.PathLike, title: str | None = None) -> Path:
     """Figure 1: accuracy vs MN-Norm avg and max. Without any known accuracy, plots MN-Norm
     max against avg instead (one point per model)."""
@@ -150,7 +156,7 @@ def plot_mn_norm(report: Report, path: str | os.PathLike, title: str | None = No
     nrow_leg = (len(labels) + 3) // 4
     fig.legend(handles, labels, loc="lower center", ncol=min(4, len(labels)), fontsize=9,
                frameon=False, bbox_to_anchor=(0.5, 0.035))
-    sub = f"{', '.join(report.targets)}{ref}"
+    sub = f"{', '.join(_target_label(t) for t in report.targets)}{ref}"
     missing = _left_out(report, has_acc)
     unsupported = [r.label for r in report.rows if r.mn_norm_avg is None]
     extra = []
@@ -192,7 +198,7 @@ def plot_latency_per_target(report: Report, path: str | os.PathLike,
                     color=[styles[r.model][1] for r in rows])
             drawn += len(rows)
         _xlabel(ax, f"{t} latency (ms)")
-        ax.set_title(t)
+        ax.set_title(_target_label(t))
         ax.grid(True, alpha=0.3)
     for j in range(nt, nrows * ncols):
         axes[j // ncols][j % ncols].axis("off")

@@ -3,7 +3,9 @@
 Rendered as markdown (``×`` = unsupported, best value per column in bold, as in the paper),
 as CSV in the layout of ``paper_table1_pixel4.csv`` (empty cell = unsupported) and as JSON (a
 list of rows with ``model``, ``<target>_ms``, ``mn_norm_avg``, ``mn_norm_max``; ``null`` =
-unsupported).
+unsupported). Simulated targets (``sim_*``, :mod:`mhzoo.benchmarks.simulated`) are labelled
+"simulated" in the markdown headers and notes and listed in each JSON row's
+``simulated_targets``.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any
 
 from mhzoo.benchmarks.importers import LatencyRow, LatencyTable, fmt_width
 from mhzoo.benchmarks.normalization import mn_norm, normalization_factors
+from mhzoo.benchmarks.targets import simulated_names
 
 __all__ = ["DATASETS", "DEFAULT_REFERENCE", "Report", "ReportRow", "build_report",
            "choose_machine", "paper_dataset", "parse_reference", "render", "table_from_db",
@@ -31,6 +34,10 @@ DATASETS = ("paper-pixel4",)
 #: "Input is 224x224x3")
 TABLE1_INPUT_SIZE = 224
 FORMATS = ("md", "csv", "json")
+#: how every report names the simulated targets' columns (their CSV columns are named
+#: ``sim_<name>_ms``, which says it too)
+SIMULATED_NOTE = ("simulated, not measured (ZigZag analytical accelerator model, not calibrated "
+                  "to a real chip)")
 
 
 @dataclass
@@ -301,8 +308,10 @@ def _csv_num(v: float | None) -> str:
 
 def to_markdown(report: Report, title: str | None = None) -> str:
     """Table-1 style markdown; best value per column in bold; ``×`` = unsupported."""
+    sims = set(simulated_names(report.targets))
     cols = ["Model", "wm", "Acc (%)", "Params (M)", "MAdds (M)",
-            *[f"{t} (ms)" for t in report.targets], "MN-Norm avg", "MN-Norm max"]
+            *[f"{t} (ms, simulated)" if t in sims else f"{t} (ms)" for t in report.targets],
+            "MN-Norm avg", "MN-Norm max"]
     best: dict[str, float] = {}
 
     def upd(col: str, v: float | None, higher: bool = False) -> None:
@@ -340,6 +349,9 @@ def to_markdown(report: Report, title: str | None = None) -> str:
     if report.notes:
         lines.append("")
         lines += [f"- {n}" for n in report.notes]
+    if sims:
+        lines.append(f"- {SIMULATED_NOTE}: " + ", ".join(t for t in report.targets if t in sims)
+                     + " (× = the target's compatibility rules refuse the int8 model).")
     lines.append("- × = not supported on that target; lower latency and MN-Norm are better.")
     return "\n".join(lines) + "\n"
 
@@ -352,6 +364,9 @@ def _row_dict(report: Report, r: ReportRow) -> dict[str, Any]:
         d[f"{t}_ms"] = r.latency_ms.get(t)
     d["mn_norm_avg"] = r.mn_norm_avg
     d["mn_norm_max"] = r.mn_norm_max
+    sims = simulated_names(report.targets)
+    if sims:
+        d["simulated_targets"] = sims
     return d
 
 

@@ -18,14 +18,15 @@ from pathlib import Path
 from typing import Any
 
 from mhzoo.benchmarks.importers import fmt_width
+from mhzoo.benchmarks.measure import sim_row_is_current
 from mhzoo.benchmarks.runner import RunConfig, machine_id, machine_info, measure_tflite
 from mhzoo.benchmarks.store import LatencyRecord, LatencyStore, arch_hash, file_hash
 from mhzoo.benchmarks.targets import Target, parse_targets
-
 from mhzoo.names import cache_dir, model_slug
 from mhzoo.spec import ArchSpec
 
 __all__ = ["BenchResult", "ModelRef", "bench", "bench_adb", "check_phone_targets",
+           "check_simulated",
            "check_tflite_target", "default_cache_dir", "default_db_path",
            "import_benchmark_output", "parse_model_ref", "row_key", "tflite_path"]
 
@@ -147,9 +148,8 @@ def _progress(total: int, enabled: bool, desc: str) -> Any:
 
 
 def _build(ref: ModelRef, input_size: int) -> Any:
-    from mhzoo.export._quiet import captured_output
-
     import mhzoo
+    from mhzoo.export._quiet import captured_output
 
     with captured_output():
         return mhzoo.build(ref.spec, ref.width, input_shape=(input_size, input_size, 3),
@@ -213,11 +213,12 @@ def bench(models: Sequence[str | ModelRef], targets: str | Sequence[str | Target
     tlist = parse_targets(targets) if isinstance(targets, str) else parse_targets(
         [t.name if isinstance(t, Target) else t for t in targets])
     for t in tlist:
-        if not t.is_local:
+        if not (t.is_local or t.is_simulated):
             raise ValueError(f"target {t.name!r} runs on an Android phone; use `mhzoo bench "
                              "--adb` (or import its benchmark_model output)")
     if isinstance(input_size, bool) or not isinstance(input_size, int) or input_size < 32:
         raise ValueError(f"input size must be an integer >= 32, got {input_size!r}")
+    check_simulated(refs, tlist)
     for ref in refs:
         if ref.tflite is not None:
             for t in tlist:
@@ -242,6 +243,8 @@ def bench(models: Sequence[str | ModelRef], targets: str | Sequence[str | Target
             pending = []
             for t in tlist:
                 rec = None if force else store.get(key, width, t.name, machine)
+                if rec is not None and not sim_row_is_current(rec, t):
+                    rec = None  # made with another ZigZag or other target files: simulate again
                 if rec is not None:
                     res = BenchResult(ref, t, rec, cached=True)
                     results.append(res)
@@ -255,6 +258,21 @@ def bench(models: Sequence[str | ModelRef], targets: str | Sequence[str | Target
             exports = _Exports(ref, wd, input_size, key)
             for t in pending:
                 bar.set_postfix_str(f"{ref.label} {t.name}")
+                if t.is_simulated:
+                    from mhzoo.benchmarks.measure import simulated_record
+                    from mhzoo.widths import scale_spec
+
+                    assert ref.spec is not None
+                    rec = simulated_record(scale_spec(ref.spec, ref.width), t, key=key,
+                                           width=width, machine=machine, model=ref.name,
+                                           input_size=input_size)
+                    store.put(rec, replace=True)
+                    res = BenchResult(ref, t, rec, cached=False)
+                    results.append(res)
+                    bar.update(1)
+                    if on_result:
+                        on_result(res)
+                    continue
                 path = exports.path_for(t.quant)
                 lat = measure_tflite(path, t, config=cfg)
                 st = lat.stats
@@ -336,6 +354,29 @@ def import_benchmark_output(model: str | ModelRef, target: str | Target,
         if own:
             store.close()  # type: ignore[union-attr]
     return BenchResult(ref, t, rec, cached=False)
+
+
+def check_simulated(refs: Sequence[ModelRef], targets: Sequence[Target]) -> None:
+    """``ValueError`` before anything runs when a simulated target cannot serve: its lookup
+    table belongs to another ZigZag or other target files (``StaleTableError``), or it is
+    asked for a model it cannot cost (``UnsupportedLayerError``): a prebuilt .tflite (the
+    simulator costs a spec's layers, it does not read graphs) or a spec with a layer type it
+    does not know."""
+    sims = [t for t in targets if t.is_simulated]
+    if not sims:
+        return
+    from mhzoo.benchmarks.simulated import UnsupportedLayerError, get_sim_target, spec_layers
+    from mhzoo.widths import scale_spec
+
+    for t in sims:
+        get_sim_target(t.name).tables()  # its folder loads, its tables match: else refuse now
+    for ref in refs:
+        if ref.tflite is not None:
+            raise UnsupportedLayerError(
+                f"{ref.tflite.name}: simulated target {sims[0].name!r} costs a spec's layers "
+                "and cannot read a .tflite graph; give a registry name or a spec JSON")
+        assert ref.spec is not None
+        spec_layers(scale_spec(ref.spec, ref.width))  # raises for a layer it cannot cost
 
 
 def check_phone_targets(targets: Sequence[Target], *, flag: str | None = None) -> None:

@@ -1,8 +1,10 @@
 """Benchmark targets as configuration data (``benchmarks/data/targets.json``).
 
 A :class:`Target` is an export mode (``quant``) plus a runtime (``"litert"`` on this machine,
-``"adb"`` on an Android phone), a thread count and a delegate. The built-in list is data; more
-targets can be added with :func:`register_target` (or by passing a ``Target`` around directly).
+``"adb"`` on an Android phone, ``"sim"`` for a simulated accelerator whose latency comes from
+ZigZag, see :mod:`mhzoo.benchmarks.simulated`), a thread count and a delegate. The built-in
+list is data; more targets can be added with :func:`register_target` (or by passing a
+``Target`` around directly).
 """
 
 from __future__ import annotations
@@ -24,10 +26,11 @@ __all__ = [
     "list_targets",
     "parse_targets",
     "register_target",
+    "simulated_names",
 ]
 
-RUNTIMES = ("litert", "adb")
-DELEGATES = ("xnnpack", "none", "gpu", "hexagon", "nnapi")
+RUNTIMES = ("litert", "adb", "sim")
+DELEGATES = ("xnnpack", "none", "gpu", "hexagon", "nnapi", "zigzag")
 #: export modes a target may ask for: mhzoo.export's quantization modes, less ``qat`` (which
 #: fine-tunes weights; a latency target measures a post-training export)
 TARGET_MODES = tuple(m for m in QUANT_MODES if m != "qat")
@@ -40,11 +43,13 @@ class Target:
     Attributes:
         name: identifier used on the command line and as CSV column prefix (``<name>_ms``).
         quant: export mode of the .tflite that runs there.
-        runtime: ``"litert"`` (this machine, ``ai_edge_litert``) or ``"adb"`` (Android phone,
-            ``benchmark_model``).
+        runtime: ``"litert"`` (this machine, ``ai_edge_litert``), ``"adb"`` (Android phone,
+            ``benchmark_model``) or ``"sim"`` (simulated accelerator, ZigZag; the target's
+            definition is the folder ``benchmarks/simulated/targets/<name>/``).
         threads: interpreter threads (the paper's protocol: 1).
         delegate: ``"xnnpack"`` (LiteRT's default CPU path), ``"none"`` (built-in reference
-            kernels), ``"gpu"``, ``"hexagon"`` or ``"nnapi"`` (phones).
+            kernels), ``"gpu"``, ``"hexagon"`` or ``"nnapi"`` (phones), ``"zigzag"``
+            (simulated targets).
         paper_column: the Table-1 column this target corresponds to, if any.
         description: one line for humans.
         accelerator: NNAPI accelerator to pin (``benchmark_model
@@ -83,11 +88,24 @@ class Target:
         if self.runtime == "litert" and self.delegate not in ("xnnpack", "none"):
             raise ValueError(f"target {self.name}: delegate {self.delegate!r} needs a phone "
                              "(runtime 'adb')")
+        if (self.runtime == "sim") != (self.delegate == "zigzag"):
+            raise ValueError(f"target {self.name}: runtime 'sim' and delegate 'zigzag' go "
+                             "together (a simulated accelerator)")
 
     @property
     def is_local(self) -> bool:
-        """True when the target runs on this machine."""
+        """True when the target runs on this machine (LiteRT)."""
         return self.runtime == "litert"
+
+    @property
+    def is_simulated(self) -> bool:
+        """True for a simulated accelerator (latency from ZigZag, not measured)."""
+        return self.runtime == "sim"
+
+    @property
+    def label(self) -> str:
+        """The name, with ``(simulated)`` for simulated targets: what reports print."""
+        return f"{self.name} (simulated)" if self.is_simulated else self.name
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-data form."""
@@ -133,7 +151,16 @@ def get_target(name: str | Target) -> Target:
         return t
     close = difflib.get_close_matches(name, list(_TARGETS), n=2, cutoff=0.6)
     hint = f" (did you mean {', '.join(close)}?)" if close else ""
+    if name.strip().startswith("sim_"):
+        sims = [n for n, t in _TARGETS.items() if t.is_simulated]
+        raise ValueError(f"unknown simulated target {name.strip()!r}{hint}; simulated targets: "
+                         f"{', '.join(sims)}")
     raise ValueError(f"unknown target {name!r}{hint}; known targets: {', '.join(_TARGETS)}")
+
+
+def simulated_names(targets: list[str] | tuple[str, ...]) -> list[str]:
+    """The names among ``targets`` that are simulated targets (unknown names are skipped)."""
+    return [n for n in targets if n in _TARGETS and _TARGETS[n].is_simulated]
 
 
 def parse_targets(text: str | list[str] | tuple[str, ...]) -> list[Target]:

@@ -1,0 +1,287 @@
+"""Simulated accelerator targets (ZigZag): layers, lookup tables, harness, reports, bad input.
+
+Cheap by design: tiny layers are simulated with ZigZag here; anything bigger comes from the
+shipped lookup tables (the simulation-heavy checks are in benchmarks/simulated/, marked slow).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+
+import pytest
+
+from mhzoo.benchmarks.simulated import (
+    SimLayer,
+    StaleTableError,
+    UnsupportedLayerError,
+    get_sim_target,
+    list_sim_targets,
+    load_sim_target,
+    simulate_spec,
+    spec_layers,
+)
+from mhzoo.benchmarks.simulated import engine as sim_engine
+from mhzoo.benchmarks.simulated.layers import elementwise_cycles, parse_layer_key
+from mhzoo.builder import resolve_spec
+from mhzoo.counting import count_layers
+from mhzoo.spec import ArchSpec, Conv, GlobalPool, InvertedBottleneck
+from mhzoo.widths import scale_spec
+
+SIM = ("sim_edgetpu", "sim_npu", "sim_eyeriss")
+ZOO = ("multi_avg", "multi_max", "mobilenet_v1", "mobilenet_v2", "mobilenet_v3_large",
+       "mobilenet_v3_large_minimalistic", "proxylessnas_mobile", "mobilenet_edgetpu")
+
+
+def tiny_spec() -> ArchSpec:
+    """A 4-conv network: stem, a regular IB (expand, depthwise, project, residual add), a
+    fused IB, a pooled head."""
+    return scale_spec(ArchSpec("tiny", (
+        Conv(8, 3, 2, "relu"),
+        InvertedBottleneck(8, 3, 1, expansion=2, activation="relu"),
+        InvertedBottleneck(16, 3, 2, expansion=2, activation="relu", fused=True),
+        GlobalPool(),
+    )), 1.0)
+
+
+def _no_zigzag(monkeypatch) -> None:
+    def boom(*a, **k):
+        raise AssertionError("ZigZag was called: the layer is not in the shipped table")
+
+    monkeypatch.setattr(sim_engine, "zigzag_cycles", boom)
+
+
+def test_three_targets_with_files_and_notes():
+    assert set(SIM) <= set(list_sim_targets())
+    for name in SIM:
+        st = get_sim_target(name)
+        assert st.hardware.is_file() and st.mapping.is_file() and st.clock_mhz > 0
+        assert "depthwise" in st.mapping.read_text()  # a depthwise mapping entry, with its note
+        assert st.rule_set in ("edgetpu", "hexagon", "nnapi")
+        assert {"clock", "precision", "rule_set"} <= set(st.notes)
+    from mhzoo.benchmarks.targets import get_target
+
+    for name in SIM:
+        t = get_target(name)
+        assert t.is_simulated and not t.is_local and t.label == f"{name} (simulated)"
+    ref = get_target("cpu_int8_ref")
+    assert (ref.quant, ref.delegate, ref.runtime) == ("int8_full", "none", "litert")
+
+
+@pytest.mark.parametrize("name", ZOO)
+def test_layers_match_the_profilers_madds(name):
+    spec = scale_spec(resolve_spec(name), 1.0)
+    layers = spec_layers(spec, 224, 1001)
+    want = sum(lc.madds for lc in count_layers(spec, (224, 224), 3, 1001))
+    assert sum(lay.macs for lay in layers if lay.kind == "conv") == want
+    for lay in layers:
+        back = parse_layer_key(lay.key)
+        assert back.key == lay.key and back.out_hw == lay.out_hw
+
+
+def test_layer_keys_separate_what_changes_cycles():
+    a = SimLayer("conv", 28, 28, 32, 64, 3, 2, 1, (0, 1, 0, 1))
+    assert a.out_hw == (14, 14)
+    b = SimLayer("conv", 28, 28, 32, 64, 3, 2, 1, (1, 1, 1, 1))  # symmetric padding
+    assert a.key != b.key
+    dw = SimLayer("conv", 14, 14, 64, 64, 5, 1, 64, (2, 2, 2, 2))
+    assert dw.depthwise and dw.macs == 14 * 14 * 64 * 25
+    sym = scale_spec(resolve_spec("mobilenet_v1"), 1.0).replace(padding="symmetric")
+    keys_same = {lay.key for lay in spec_layers(scale_spec(resolve_spec("mobilenet_v1"), 1.0))}
+    assert {lay.key for lay in spec_layers(sym)} != keys_same
+
+
+def test_model_latency_is_the_sum_of_its_layers_simulated_one_by_one(tmp_path, monkeypatch):
+    monkeypatch.setenv("MHZOO_HOME", str(tmp_path / "home"))
+    spec = tiny_spec()
+    layers = spec_layers(spec, 32, 10)
+    assert [lay.kind for lay in layers].count("add") == 1
+    for name in SIM:
+        st = get_sim_target(name)
+        one_by_one = 0
+        for lay in layers:  # each layer on its own through ZigZag, no table
+            if lay.kind == "conv":
+                one_by_one += sim_engine.zigzag_cycles(
+                    lay, str(st.hardware), str(st.mapping), st.precision,
+                    lpf_limit=st.engine["lpf_limit"])
+            else:
+                one_by_one += elementwise_cycles(lay, st.dram_bits_per_cycle())
+        res = simulate_spec(spec, name, input_size=32, num_classes=10)
+        assert res.cycles == one_by_one == sum(res.layer_cycles)
+        assert res.ms == pytest.approx(one_by_one / (st.clock_mhz * 1e3))
+        # computed on demand, cached in $MHZOO_HOME with the header that owns it
+        cached = list((tmp_path / "home" / "simulated").glob(f"{name}-*.json"))
+        assert len(cached) == 1
+        data = json.loads(cached[0].read_text())
+        assert data["header"]["target_sha256"] == st.sha256
+        assert data["header"]["zigzag_version"] == sim_engine.zigzag_version()
+        _no_zigzag(monkeypatch)  # the second call reads the cache: identical, no simulation
+        assert simulate_spec(spec, name, input_size=32, num_classes=10).cycles == res.cycles
+        monkeypatch.undo()
+        monkeypatch.setenv("MHZOO_HOME", str(tmp_path / "home"))
+
+
+def test_shipped_tables_cover_the_zoo_and_the_multi_hardware_space(monkeypatch):
+    from mhzoo.paper import TABLE1
+    from mhzoo.search import get_space
+
+    _no_zigzag(monkeypatch)
+    widths = {r.model: r.width_multiplier for r in TABLE1}
+    space = get_space("multi_hardware")
+    rng = random.Random(7)
+    specs = [space.decode(space.sample(rng)) for _ in range(50)]
+    for name in ZOO:
+        specs += [scale_spec(resolve_spec(name), w) for w in {1.0, widths.get(name, 1.0)}]
+    for target in SIM:
+        for spec in specs:
+            r = simulate_spec(spec, target, compute=False)
+            assert r.cycles > 0 and r.ms > 0
+
+
+def test_fused_early_is_cheaper_on_edgetpu_and_not_on_eyeriss(monkeypatch):
+    """Section 4 of the paper: the EdgeTPU prefers fused (regular conv) blocks early."""
+    _no_zigzag(monkeypatch)
+    space_spec = scale_spec(resolve_spec("multi_max"), 1.0)
+    stem = space_spec.blocks[0]
+
+    def block(fused: bool) -> ArchSpec:
+        return ArchSpec("b", (stem, InvertedBottleneck(32, 3, 2, expansion=4, fused=fused,
+                                                       activation="relu")))
+
+    def ms(spec: ArchSpec, target: str) -> float:
+        return simulate_spec(scale_spec(spec, 1.0, divisible_by=32), target,
+                             compute=True).ms
+
+    monkeypatch.undo()  # blocks outside the space's widths may need ZigZag: 3 tiny layers
+    edge = ms(block(True), "sim_edgetpu") / ms(block(False), "sim_edgetpu")
+    eye = ms(block(True), "sim_eyeriss") / ms(block(False), "sim_eyeriss")
+    assert edge < 1 < eye
+
+
+def _copy_target(tmp_path, name="sim_eyeriss"):
+    src = get_sim_target(name).folder
+    dst = tmp_path / name
+    shutil.copytree(src, dst)
+    return dst
+
+
+def test_edited_target_files_refuse_the_table(tmp_path, monkeypatch):
+    monkeypatch.setenv("MHZOO_HOME", str(tmp_path / "home"))
+    folder = _copy_target(tmp_path)
+    spec = scale_spec(resolve_spec("multi_max"), 1.0)
+    st = load_sim_target(folder)
+    base = simulate_spec(spec, st, compute=False).cycles  # the copied table still matches
+    hw = folder / "hardware.yaml"
+    hw.write_text(hw.read_text().replace("sizes: [14, 12]", "sizes: [14, 14]"))
+    with pytest.raises(StaleTableError, match="target files"):
+        simulate_spec(spec, load_sim_target(folder), compute=False)
+    assert base > 0
+
+
+def test_table_of_another_zigzag_version_is_refused(monkeypatch):
+    monkeypatch.setattr(sim_engine, "zigzag_version", lambda: "0.0.1")
+    with pytest.raises(StaleTableError, match="ZigZag version"):
+        simulate_spec(scale_spec(resolve_spec("multi_max"), 1.0), "sim_edgetpu")
+
+
+def test_layer_types_the_simulator_cannot_cost():
+    with pytest.raises(UnsupportedLayerError, match="cannot be costed"):
+        SimLayer("lstm", 7, 7, 8, 8)
+    with pytest.raises(UnsupportedLayerError):
+        sim_engine.zigzag_layer(SimLayer("add", 7, 7, 8, 8), {"W": 8, "I": 8, "O": 16,
+                                                              "O_final": 8})
+
+
+# ------------------------------------------------------------------ the harness and the CLI
+
+def _rows(result) -> list[dict]:
+    return json.loads(result.stdout)
+
+
+def test_bench_multi_max_and_v3_large_on_sim_edgetpu(cli, tmp_path, monkeypatch):
+    """Acceptance: a latency for Multi-MAX, x for MobileNetV3 Large (Table 1), twice the
+    same, without timing anything."""
+    _no_zigzag(monkeypatch)
+    db = tmp_path / "r.sqlite"
+    runs = []
+    for _ in range(2):
+        r = cli("bench", "multi_max", "mobilenet_v3_large", "--targets", "sim_edgetpu", "--db",
+                db, "--json", "--force")
+        assert r.exit_code == 0, r.output
+        runs.append(_rows(r))
+    for rows in runs:
+        by = {row["model"]: row for row in rows}
+        assert by["multi_max"]["median_ms"] > 0 and by["multi_max"]["simulated"]
+        assert by["multi_max"]["source"] == "simulated:zigzag"
+        assert by["mobilenet_v3_large"]["median_ms"] is None
+        assert by["mobilenet_v3_large"]["supported"] is False
+    assert [r["median_ms"] for r in runs[0]] == [r["median_ms"] for r in runs[1]]
+    spec = scale_spec(resolve_spec("multi_max"), 1.0)
+    assert runs[0][0]["median_ms"] == simulate_spec(spec, "sim_edgetpu").ms
+    text = cli("bench", "multi_max", "mobilenet_v3_large", "--targets", "sim_edgetpu",
+               "--db", db)
+    assert "simulated" in text.stdout and "×" in text.stdout
+    rep = cli("report", "--db", db, "--targets", "sim_edgetpu",
+              "--norm-factors", "sim_edgetpu=1")
+    assert rep.exit_code == 0, rep.output
+    assert "sim_edgetpu (ms, simulated)" in rep.stdout and "simulated, not measured" in rep.stdout
+
+
+def test_measure_spec_on_a_simulated_target(tmp_path, monkeypatch):
+    from mhzoo.benchmarks import LatencyStore, measure_spec
+
+    spec = scale_spec(resolve_spec("multi_avg"), 1.0)
+    with LatencyStore(tmp_path / "m.sqlite") as store:
+        rec, cached = measure_spec(spec, "sim_npu", store)
+        assert not cached and rec.supported and rec.source == "simulated:zigzag"
+        assert rec.median_ms == simulate_spec(spec, "sim_npu").ms
+        assert measure_spec(spec, "sim_npu", store).cached
+        # a row made with another ZigZag is simulated again, not reused
+        monkeypatch.setattr(sim_engine, "zigzag_version", lambda: "9.9.9")
+        monkeypatch.setattr("mhzoo.benchmarks.simulated.lut.LookupTable.load",
+                            classmethod(lambda cls, p, e: cls(p, e, json.loads(
+                                p.read_text())["entries"])))
+        again = measure_spec(spec, "sim_npu", store)
+        assert not again.cached and again.record.info["zigzag_version"] == "9.9.9"
+
+
+def test_bad_inputs_one_line_exit_2(cli, tmp_path, tiny_int8_tflite, monkeypatch):
+    r = cli("bench", "multi_max", "--targets", "sim_tpu9", "--db", tmp_path / "a.sqlite")
+    assert r.exit_code == 2 and "unknown simulated target 'sim_tpu9'" in r.output
+    assert len(r.output.strip().splitlines()) == 1
+    r = cli("bench", str(tiny_int8_tflite), "--targets", "sim_edgetpu", "--db",
+            tmp_path / "a.sqlite")
+    assert r.exit_code == 2 and "cannot read a .tflite graph" in r.output
+    assert len(r.output.strip().splitlines()) == 1
+    monkeypatch.setattr(sim_engine, "zigzag_version", lambda: "0.0.1")
+    r = cli("bench", "multi_max", "--targets", "sim_edgetpu", "--db", tmp_path / "a.sqlite")
+    assert r.exit_code == 2 and "ZigZag version 3.9.1, not 0.0.1" in r.output
+    assert len(r.output.strip().splitlines()) == 1
+
+
+def test_cli_refuses_a_table_of_edited_target_files(cli, tmp_path, monkeypatch):
+    from mhzoo.benchmarks import simulated as S
+    from mhzoo.benchmarks import targets as T
+
+    folder = _copy_target(tmp_path, "sim_edgetpu")
+    mp = folder / "mapping.yaml"
+    mp.write_text(mp.read_text().replace("- G, 8", "- G, 4"))
+    monkeypatch.setitem(S._SIM, "sim_edgetpu", S.load_sim_target(folder))
+    r = cli("bench", "multi_max", "--targets", "sim_edgetpu", "--db", tmp_path / "a.sqlite")
+    assert r.exit_code == 2 and "target files sha256" in r.output
+    assert len(r.output.strip().splitlines()) == 1
+    assert T.get_target("sim_edgetpu").is_simulated
+
+
+def test_uncostable_block_in_a_spec_is_one_line(cli, tmp_path, monkeypatch):
+    import mhzoo.benchmarks.simulated as S
+
+    def refuse(spec, *a, **k):
+        raise UnsupportedLayerError(f"{spec.name}: block 3 (Transformer) is a layer type the "
+                                    "simulator cannot cost")
+
+    monkeypatch.setattr(S, "spec_layers", refuse)
+    r = cli("bench", "multi_max", "--targets", "sim_npu", "--db", tmp_path / "a.sqlite")
+    assert r.exit_code == 2 and "cannot cost" in r.output
+    assert len(r.output.strip().splitlines()) == 1
