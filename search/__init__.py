@@ -10,20 +10,6 @@ Pure Python at import time (no TensorFlow). Spaces: ``multi_hardware`` (the pape
     space.encode(spec) == g             # up to indices of inactive decisions
 """
 
-from mhzoo.search.space import (
-    TAGS,
-    Decision,
-    Genotype,
-    LayerChoice,
-    Slot,
-    Space,
-    decode_genotype,
-    get_space,
-    list_spaces,
-    load_genotype,
-    save_genotype,
-    space_of,
-)
-
-__all__ = ["TAGS", "Decision", "Genotype", "LayerChoice", "Slot", "Space", "decode_genotype",
-           "get_space", "list_spaces", "load_genotype", "save_genotype", "space_of"]
+# the public names are the spaces' (search/space/__init__.py lists them)
+from mhzoo.search.space import *  # noqa: F403
+from mhzoo.search.space import __all__  # noqa: F401

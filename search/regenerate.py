@@ -174,14 +174,19 @@ class RegenerateRequest:
             raise ValueError(f"output path is a file, expected a folder: {self.out_dir}")
 
 
-def regenerate(request: RegenerateRequest | None = None, **fields: Any) -> dict[str, Any]:
+def regenerate(request: RegenerateRequest | str | os.PathLike, **fields: Any
+               ) -> dict[str, Any]:
     """Run (or resume) the whole chain into ``request.out_dir``; returns the report summary.
 
-    Takes a :class:`RegenerateRequest` or its fields.
+    Takes a :class:`RegenerateRequest`, or the run folder and the other fields
+    (``regenerate(out_dir, reward="max", data=...)``).
     """
-    if request is not None and fields:
-        raise ValueError("give a RegenerateRequest alone, or its fields")
-    r = request if request is not None else RegenerateRequest(**fields)
+    if isinstance(request, RegenerateRequest):
+        if fields:
+            raise ValueError("give a RegenerateRequest alone, or the run folder and the fields")
+        r = request
+    else:
+        r = RegenerateRequest(request, **fields)
     budget = TINY if r.tiny else FULL
     out = Path(r.out_dir)
     ts = list(r.targets)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from mhzoo.atomic import atomic_write_text
+from mhzoo.safe_json import loads_bounded
 from mhzoo.spec import ArchSpec
 
 __all__ = ["GENOTYPE_FORMAT", "Genotype"]
@@ -130,11 +131,7 @@ class Genotype:
     @classmethod
     def from_json(cls, text: str) -> Genotype:
         """Parse :meth:`to_json` output."""
-        try:
-            data = json.loads(text)
-        except (json.JSONDecodeError, TypeError, UnicodeDecodeError) as exc:
-            raise ValueError(f"malformed genotype JSON: {exc}") from None
-        return cls.from_dict(data)
+        return cls.from_dict(loads_bounded(text, what="genotype JSON"))
 
     # ------------------------------------------------------------------ compact string
     def to_string(self) -> str:

@@ -12,7 +12,6 @@ SHARDS`` scores exactly the images the run held out.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from ai_edge_litert.interpreter import Interpreter
 
 from mhzoo.builder import build
 from mhzoo.registry import list_models
+from mhzoo.search.jsonfile import read_json
 from mhzoo.search.training import data as data_lib
 from mhzoo.search.training.modeling import resolve_weights_dir
 from mhzoo.spec import ArchSpec
@@ -37,11 +37,15 @@ def training_record(path: str | os.PathLike) -> dict[str, Any] | None:
     cfg_path = p / "config.json"
     if not cfg_path.is_file():
         return None
-    try:
-        cfg = json.loads(cfg_path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ValueError(f"malformed {cfg_path}: {exc}") from None
+    cfg = _config(cfg_path)
     return (cfg.get("pretrained_cfg") or {}).get("training")
+
+
+def _config(path: Path) -> dict[str, Any]:
+    cfg = read_json(path, "checkpoint config")
+    if not isinstance(cfg, dict):
+        raise ValueError(f"checkpoint config {path} is not a JSON object")
+    return cfg
 
 
 def split_mask(source: data_lib.DataSource, split: str, record: dict[str, Any] | None, *,
@@ -150,7 +154,7 @@ def _keras_runner(path: Path) -> tuple[Any, int, str, int, dict[str, Any]]:
     cfg_path = ckpt / "config.json"
     if not cfg_path.is_file():
         raise ValueError(f"{path} is not an mhzoo checkpoint folder (no config.json)")
-    cfg = json.loads(cfg_path.read_text())
+    cfg = _config(cfg_path)
     size = int((cfg.get("pretrained_cfg") or {}).get("input_size", [224])[0])
     arch = cfg.get("architecture")
     kwargs = dict(weights=str(ckpt), input_shape=(size, size, 3), classifier_activation=None)

@@ -74,22 +74,18 @@ def test_bad_genotypes(bad, msg):
         decode_genotype(bad)
 
 
-def test_bad_genotype_files(tmp_path):
+@pytest.mark.parametrize("text, message", [
+    ('{"space": "fbnet", "indices": "0 1"}', "list of integers"),
+    ('{"space": "fbnet", "indices": [0], "extra": 1}', "unknown genotype field"),
+    ('{"space": "fbnet", "indices": [0, 1]', "malformed genotype JSON"),
+    ('{"space": "warp", "indices": [0, 1]}', "unknown search space"),
+    (None, "cannot read")])
+def test_bad_genotype_files(tmp_path, text, message):
     p = tmp_path / "g.json"
-    p.write_text('{"space": "fbnet", "indices": "0 1"}')
-    with pytest.raises(ValueError, match="list of integers"):
+    if text is not None:
+        p.write_text(text)
+    with pytest.raises(ValueError, match=message):
         load_genotype(p)
-    p.write_text('{"space": "fbnet", "indices": [0], "extra": 1}')
-    with pytest.raises(ValueError, match="unknown genotype field"):
-        load_genotype(p)
-    p.write_text('{"space": "fbnet", "indices": [0, 1]')
-    with pytest.raises(ValueError, match="malformed genotype JSON"):
-        load_genotype(p)
-    p.write_text('{"space": "warp", "indices": [0, 1]}')
-    with pytest.raises(ValueError, match="unknown search space"):
-        load_genotype(p)
-    with pytest.raises(ValueError, match="cannot read"):
-        load_genotype(tmp_path / "missing.json")
 
 
 def test_wrong_space_and_structure():
