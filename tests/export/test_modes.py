@@ -1,9 +1,21 @@
-"""Every quantization mode converts, runs on LiteRT and has the I/O types of its name."""
+"""Every quantization mode converts, runs on LiteRT, has the I/O types of its name, and follows
+the Keras logits of a model whose logits depend on the image (float modes within a fraction of
+the logit scale, quantized modes by centred cosine and top-1); broken variants fail that."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from live_models import (
+    assert_close,
+    check_input_dependence,
+    compare,
+    compare_logits,
+    logit_model,
+    perturbed_early_layer,
+    swap_channels,
+)
+
 from mhzoo.export import QUANT_MODES, to_saved_model, to_tflite
 from mhzoo.export.fidelity import run_tflite
 from mhzoo.export.op_inventory import inventory
@@ -12,13 +24,37 @@ EXPECTED_IO = {"float32": "FLOAT32", "fp16": "FLOAT32", "dynamic": "FLOAT32", "i
                "int8_full": "UINT8", "int8_full_int8_io": "INT8", "int8_full_fp32_io": "FLOAT32"}
 
 
+#: float modes: largest logit difference as a fraction of the logit scale
+FLOAT_RTOL = {"float32": 1e-4, "fp16": 2e-2}
+#: quantized modes (weights or weights + activations): centred logit cosine and top-1
+#: agreement on the six images (live weights: logits that depend on the image). Measured:
+#: dynamic 0.979 / 6 of 6, int8* 0.939 / 5 of 6; fed BGR or normalized twice, or against
+#: another stem: cosine <= -0.26, 1 of 6. (Float: float32 4.8e-6, fp16 4.2e-3 of the scale.)
+QUANT_COSINE, QUANT_TOP1 = 0.8, 0.6
+
+
 @pytest.fixture(scope="module")
-def small_model(randomize_bn):
+def small_model(calibrate_weights):
     import mhzoo
 
     model = mhzoo.build("multi_max", input_shape=(64, 64, 3), num_classes=7)
-    randomize_bn(model, seed=4)
+    calibrate_weights(model, seed=4)
     return model
+
+
+@pytest.fixture(scope="module")
+def images(calib_images) -> np.ndarray:
+    """The six calibration images at 64 x 64, float32 pixels in [0, 255]."""
+    from mhzoo.export.representative import representative_array
+
+    return representative_array(calib_images, (64, 64, 3), 6)
+
+
+def fidelity(quant: str, tfl_logits: np.ndarray, ref_logits: np.ndarray):
+    """The comparison of a ``quant`` export's logits with the Keras logits (a report)."""
+    if quant in FLOAT_RTOL:
+        return compare(tfl_logits, ref_logits, FLOAT_RTOL[quant])
+    return compare_logits(tfl_logits, ref_logits, cosine=QUANT_COSINE, top1=QUANT_TOP1)
 
 
 def test_mode_names():
@@ -27,7 +63,7 @@ def test_mode_names():
 
 
 @pytest.mark.parametrize("quant", list(EXPECTED_IO))
-def test_ptq_modes(quant, small_model, calib_images, tmp_path, capfd):
+def test_ptq_modes(quant, small_model, calib_images, images, tmp_path, capfd):
     data = calib_images if quant.startswith("int8") else None
     capfd.readouterr()
     res = to_tflite(small_model, tmp_path / f"{quant}.tflite", quant=quant,
@@ -48,22 +84,66 @@ def test_ptq_modes(quant, small_model, calib_images, tmp_path, capfd):
     # dequantized weights are not activations: no 4-D tensor with a leading dimension > 1
     assert inv.max_leading_dim == 1
     assert not any("leading dimension" in p for p in res.compatibility.targets["edgetpu"].problems)
-    x = np.stack([np.full((64, 64, 3), v, np.float32) for v in (30.0, 200.0)])
-    out = run_tflite(flat, x)
-    ref = small_model(x, training=False).numpy()
-    tol = {"float32": 1e-5, "fp16": 0.02, "dynamic": 0.05}.get(quant, 0.1)
-    np.testing.assert_allclose(out, ref, atol=tol)
+    # logits (the SOFTMAX input) against the Keras classifier on six images whose logits differ
+    ref = logit_model(small_model)(images)
+    check_input_dependence(ref[0], ref[1], FLOAT_RTOL["float32"], what="the Keras logits")
+    got = run_tflite(flat, images, logits=True)
+    assert got.shape == ref.shape == (6, 7)
+    rep = fidelity(quant, got, ref)
+    assert rep.ok, f"{quant}: {rep}"
+    if quant == "float32":  # the softmax output too
+        assert_close(run_tflite(flat, images), small_model(images, training=False).numpy(),
+                     FLOAT_RTOL["float32"])
     assert res.fidelity.mode == quant
 
 
-def test_saved_model(small_model, tmp_path):
+@pytest.fixture(scope="module")
+def exported(small_model, calib_images, tmp_path_factory):
+    """``exported(quant)``: the .tflite bytes of ``small_model`` (made once per module)."""
+    root, done = tmp_path_factory.mktemp("broken"), {}
+
+    def get(quant: str) -> bytes:
+        if quant not in done:
+            data = calib_images if quant.startswith("int8") else None
+            res = to_tflite(small_model, root / f"{quant}.tflite", quant=quant,
+                            representative_data=data, calibration_steps=4, fidelity_images=1)
+            done[quant] = res.path.read_bytes()
+        return done[quant]
+
+    return get
+
+
+@pytest.mark.parametrize("variant", ["channels_swapped", "normalization_off",
+                                     "early_layer_perturbed"])
+@pytest.mark.parametrize("quant", ["float32", "int8_full"])
+def test_broken_variant_fails_the_fidelity_comparison(quant, variant, small_model, images,
+                                                      exported):
+    """A test for the test: the comparison of ``test_ptq_modes`` reports a mismatch when the
+    export is fed BGR, is fed already-normalized images (the pipeline normalizes twice), or is
+    compared with a model whose stem kernel differs (a fresh random one)."""
+    flat = exported(quant)
+    ref = logit_model(small_model)(images)
+    if variant == "channels_swapped":
+        got = run_tflite(flat, swap_channels(images), logits=True)
+    elif variant == "normalization_off":
+        got = run_tflite(flat, small_model.preprocessing.apply(images), logits=True)
+    else:
+        got = run_tflite(flat, images, logits=True)
+        with perturbed_early_layer(small_model, scale=None):
+            ref = logit_model(small_model)(images)
+    rep = fidelity(quant, got, ref)
+    assert not rep.ok, f"{quant} {variant}: {rep}"
+
+
+def test_saved_model(small_model, images, tmp_path):
     import tensorflow as tf
 
     out = to_saved_model(small_model, tmp_path / "sm")
     loaded = tf.saved_model.load(str(out))
-    x = np.full((1, 64, 64, 3), 99.0, np.float32)
-    got = loaded.signatures["serving_default"](image=tf.constant(x))["output"].numpy()
-    np.testing.assert_allclose(got, small_model(x, training=False).numpy(), atol=1e-6)
+    x = images[:2]
+    got = np.concatenate([loaded.signatures["serving_default"](image=tf.constant(x[i:i + 1]))
+                          ["output"].numpy() for i in range(2)])
+    assert_close(got, small_model(x, training=False).numpy(), FLOAT_RTOL["float32"])
     with pytest.raises(ValueError, match="exists"):
         to_saved_model(small_model, out)
 
