@@ -283,10 +283,13 @@ def _table_from_db(db: str, machine: str | None, targets: str | None,
 @click.option("--models", default=None,
               help="Comma-separated registry names (default: Multi-AVG, Multi-MAX and the "
                    "Table-1 baselines).")
-@click.option("--targets", default="cpu_fp32,cpu_int8", show_default=True,
-              help="Local targets.")
+@click.option("--targets", default="cpu_fp32,cpu_int8,sim_edgetpu,sim_npu,sim_eyeriss",
+              show_default=True, help="Local and simulated targets.")
 @click.option("--width", default="1.0", show_default=True, callback=parse_width,
               help="Width multiplier (0 < width <= 8).")
+@click.option("--table1-widths/--no-table1-widths", default=True, show_default=True,
+              help="Also benchmark each model at its width in the paper's Table 1 "
+                   "(MobileNetV1 / V2 / V3-minimalistic 1.25).")
 @click.option("--input-size", default=224, show_default=True,
               type=click.IntRange(32, MAX_INPUT_SIZE))
 @click.option("--reference", default="mobilenet_v1", show_default=True,
@@ -299,8 +302,8 @@ def _table_from_db(db: str, machine: str | None, targets: str | None,
               help="Maximum timed seconds per (model, target).")
 @click.option("--progress/--no-progress", default=True, show_default=True)
 def quickstart_cmd(out_dir: str, models: str | None, targets: str, width: float,
-                   input_size: int, reference: str, block_model: str, min_time: float,
-                   max_time: float, progress: bool) -> None:
+                   table1_widths: bool, input_size: int, reference: str, block_model: str,
+                   min_time: float, max_time: float, progress: bool) -> None:
     """Build Multi-AVG, Multi-MAX and the baselines, export float32 and int8, time them on
     this machine's CPU and write the MN-Norm table and Figures 1, 2 and 5."""
     from mhzoo._quiet import import_tensorflow_quietly
@@ -312,7 +315,8 @@ def quickstart_cmd(out_dir: str, models: str | None, targets: str, width: float,
         raise ValueError("--models is empty")
     cfg = RunConfig(min_runs=20, min_time_s=min_time, max_time_s=max(min_time, max_time))
     import_tensorflow_quietly()
-    run_quickstart(out_dir, models=names, targets=targets, width=width, input_size=input_size,
+    run_quickstart(out_dir, models=names, targets=targets, width=width,
+                   table1_widths=table1_widths, input_size=input_size,
                    reference=reference,
                    block_model=None if block_model.lower() == "none" else block_model,
                    config=cfg, progress=progress, echo=lambda s: click.echo(s))

@@ -1,8 +1,14 @@
-"""``mhzoo quickstart``: the paper's comparison on this machine's CPU, end to end.
+"""``mhzoo quickstart``: the paper's comparison on this machine's CPU and simulated
+accelerators, end to end.
 
-Builds Multi-AVG, Multi-MAX and the Table-1 baselines, exports each as float32 and int8,
-times them on the local CPU targets (MobileNetV1 1.0 is the MN-Norm reference, as in the
-paper), prints the Table-1 style table and writes it (md/csv/json) with Figures 1, 2 and 5.
+Builds Multi-AVG, Multi-MAX and the Table-1 baselines (each at width 1.0 and at its Table-1
+width: MobileNetV1 / V2 / V3-minimalistic 1.25), exports each as float32 and int8 (the direct
+flatbuffer writer, :mod:`mhzoo.export.direct`: the graph the converter makes, in
+milliseconds), times them on the local CPU targets, costs them on the simulated accelerators
+(``sim_*``: ZigZag, from the shipped lookup tables, labelled simulated; a model their
+compatibility rules refuse gets Table 1's ×), with MobileNetV1 1.0 as the MN-Norm reference (as
+in the paper), prints the Table-1 style table and writes it (md/csv/json) with Figures 1, 2
+(CPU targets) and 5.
 Everything lands in one folder; the SQLite store and the exported files there make a rerun
 resume where a killed run stopped, and every output file is written atomically.
 """
@@ -16,6 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mhzoo.atomic import atomic_write_text
 from mhzoo.benchmarks.block_latency import BlockProfile, profile_blocks
 from mhzoo.benchmarks.plots import plot_block_shares, plot_latency_per_target, plot_mn_norm
 from mhzoo.benchmarks.report import Report, build_report, render, table_from_records
@@ -23,8 +30,6 @@ from mhzoo.benchmarks.runner import RunConfig, machine_id, machine_info
 from mhzoo.benchmarks.store import LatencyStore
 from mhzoo.benchmarks.sweep import bench, parse_model_ref
 from mhzoo.benchmarks.targets import Target, parse_targets
-
-from mhzoo.atomic import atomic_write_text
 from mhzoo.names import model_slug
 
 __all__ = ["QUICKSTART_MODELS", "QUICKSTART_TARGETS", "QuickstartResult", "block_profile",
@@ -34,8 +39,9 @@ __all__ = ["QUICKSTART_MODELS", "QUICKSTART_TARGETS", "QuickstartResult", "block
 QUICKSTART_MODELS = ("multi_avg", "multi_max", "mobilenet_v1", "mobilenet_v2",
                      "mobilenet_v3_large", "mobilenet_v3_large_minimalistic",
                      "proxylessnas_mobile", "mobilenet_edgetpu")
-#: The paper's two CPU columns, on this machine: float32 and integer-only, one thread.
-QUICKSTART_TARGETS = ("cpu_fp32", "cpu_int8")
+#: The paper's two CPU columns, on this machine (float32 and integer-only, one thread), and the
+#: simulated accelerators (mhzoo.benchmarks.simulated), in the place of the paper's phone chips.
+QUICKSTART_TARGETS = ("cpu_fp32", "cpu_int8", "sim_edgetpu", "sim_npu", "sim_eyeriss")
 #: Figure 2 of the paper profiles MobileNetV3 Large minimalistic.
 BLOCK_MODEL = "mobilenet_v3_large_minimalistic"
 REFERENCE = "mobilenet_v1"
@@ -73,7 +79,6 @@ def block_profile(folder: Path, block_model: str, width: float, target: Target, 
     hash all match (a spec file edited since, or another input size, is measured again).
     """
     from mhzoo.benchmarks.store import arch_hash
-
     from mhzoo.builder import resolve_spec
 
     spec = resolve_spec(block_model)
@@ -109,10 +114,19 @@ def _make_folder(out: Path) -> None:
         raise ValueError(f"cannot write to {out}: {exc.strerror or exc}") from None
 
 
+def table1_width(name: str) -> float | None:
+    """The width at which the paper's Table 1 lists a registered model (None: not listed)."""
+    from mhzoo.paper import TABLE1
+    from mhzoo.registry import get_entry
+
+    row = get_entry(name).paper_row
+    return next((r.width_multiplier for r in TABLE1 if r.model == row), None)
+
+
 def run_quickstart(out_dir: str | os.PathLike = "mhzoo-quickstart", *,
                    models: Sequence[str] | None = None,
                    targets: Sequence[str] | str = QUICKSTART_TARGETS, width: float = 1.0,
-                   input_size: int = 224, reference: str = REFERENCE,
+                   table1_widths: bool = True, input_size: int = 224, reference: str = REFERENCE,
                    block_model: str | None = BLOCK_MODEL, config: RunConfig | None = None,
                    block_passes: int = 3, progress: bool = True,
                    echo: Callable[[str], None] = print) -> QuickstartResult:
@@ -121,8 +135,9 @@ def run_quickstart(out_dir: str | os.PathLike = "mhzoo-quickstart", *,
     Args:
         out_dir: output folder (created; its parent must exist). Reused on a rerun.
         models: registry names (default :data:`QUICKSTART_MODELS`), all at ``width``.
-        targets: local targets (default cpu_fp32 and cpu_int8).
+        targets: local and simulated targets (default :data:`QUICKSTART_TARGETS`).
         width: width multiplier of the models.
+        table1_widths: also each model at its Table-1 width where that differs.
         input_size: square input resolution.
         reference: MN-Norm reference model, measured at width 1.0 (added if not listed).
         block_model: model of the per-block latency plot (None: skip Figure 2).
@@ -140,10 +155,14 @@ def run_quickstart(out_dir: str | os.PathLike = "mhzoo-quickstart", *,
         raise ValueError(f"output path exists and is not a folder: {out}")
     tlist = parse_targets(targets) if isinstance(targets, str) else parse_targets(list(targets))
     for t in tlist:
-        if not t.is_local:
+        if not (t.is_local or t.is_simulated):
             raise ValueError(f"target {t.name!r} runs on a phone; quickstart uses this machine")
     names = list(models) if models is not None else list(QUICKSTART_MODELS)
     refs = [parse_model_ref(f"{m}@{width}") for m in names]
+    if table1_widths:
+        extra = [(m, table1_width(m)) for m in names]
+        refs += [parse_model_ref(f"{m}@{w}") for m, w in extra
+                 if w is not None and float(w) != float(width)]
     ref_ref = parse_model_ref(f"{reference}@1.0")
     if all((r.name, r.width) != (ref_ref.name, ref_ref.width) for r in refs):
         refs.append(ref_ref)
@@ -156,25 +175,33 @@ def run_quickstart(out_dir: str | os.PathLike = "mhzoo-quickstart", *,
     files: dict[str, Path] = {}
     with LatencyStore(out / "results.sqlite") as store:
         bench(refs, [t.name for t in tlist], db=store, config=cfg, input_size=input_size,
-              workdir=out / "models", progress=progress)
+              workdir=out / "models", progress=progress, writer="direct")
         records = store.records(machine=machine_id())
     files["results"] = out / "results.sqlite"
     table = table_from_records(records, [t.name for t in tlist],
                                models=[(r.name, r.width) for r in refs], input_size=input_size)
     report = build_report(table, reference=f"{ref_ref.name}@1.0")
-    report.notes.append(f"measured on {machine_id()}: LiteRT, batch 1, median of timed runs, "
-                        f"input {input_size}x{input_size}; accuracy = the paper's Table 1 where "
-                        "the model and width match")
+    local = [t.name for t in tlist if t.is_local]
+    sims = [t.name for t in tlist if t.is_simulated]
+    if local:
+        report.notes.append(f"measured on {machine_id()} ({', '.join(local)}): LiteRT, batch 1,"
+                            f" median of timed runs, input {input_size}x{input_size}; accuracy ="
+                            " the paper's Table 1 where the model and width match")
+    if sims:
+        report.notes.append(f"simulated ({', '.join(sims)}): ZigZag per-layer cycles / clock, "
+                            "int8; × where the target's compatibility rules refuse the model")
     for fmt, name in (("md", "table.md"), ("csv", "table.csv"), ("json", "table.json")):
         files[f"table_{fmt}"] = atomic_write_text(out / name, render(report, fmt))
+    what = " and ".join(x for x in ("this machine's CPU targets" if local else "",
+                                    "simulated accelerators" if sims else "") if x)
     files["fig1"] = plot_mn_norm(report, out / "fig1_accuracy_vs_mn_norm.png",
-                                 title="Accuracy vs MN-Norm on this machine's CPU targets")
+                                 title=f"Accuracy vs MN-Norm on {what}")
     files["fig5"] = plot_latency_per_target(report, out / "fig5_accuracy_vs_latency.png")
     profiles: list[BlockProfile] = []
-    if block_model is not None:
+    if block_model is not None and local:
         bdir = out / "blocks"
         bdir.mkdir(exist_ok=True)
-        for t in tlist:
+        for t in (t for t in tlist if t.is_local):  # Figure 2 times prefixes of the model
             profiles.append(block_profile(bdir, block_model, width, t, input_size=input_size,
                                           passes=block_passes, progress=progress))
         files["fig2"] = plot_block_shares(profiles, out / "fig2_block_latency_share.png")

@@ -22,6 +22,7 @@ from mhzoo.benchmarks.measure import sim_row_is_current
 from mhzoo.benchmarks.runner import RunConfig, machine_id, machine_info, measure_tflite
 from mhzoo.benchmarks.store import LatencyRecord, LatencyStore, arch_hash, file_hash
 from mhzoo.benchmarks.targets import Target, parse_targets
+from mhzoo.export.direct import DIRECT_MODES
 from mhzoo.names import cache_dir, model_slug
 from mhzoo.spec import ArchSpec
 
@@ -160,14 +161,26 @@ class _Exports:
     """The .tflite files of one model: the given file, or exports made once per mode (reused
     from the work folder when they already exist there)."""
 
-    def __init__(self, ref: ModelRef, workdir: Path, input_size: int, key: str) -> None:
+    def __init__(self, ref: ModelRef, workdir: Path, input_size: int, key: str,
+                 writer: str = "converter") -> None:
         self.ref, self.workdir, self.input_size, self.key = ref, workdir, input_size, key
+        self.writer = writer
         self._keras_model: Any = None
 
     def path_for(self, quant: str) -> Path:
         if self.ref.tflite is not None:
             return self.ref.tflite
         path = tflite_path(self.workdir, self.ref, quant, self.input_size, self.key)
+        if not path.is_file() and self.writer == "direct" and quant in DIRECT_MODES:
+            from mhzoo.atomic import atomic_write_bytes
+            from mhzoo.benchmarks.measure import spec_tflite_bytes
+            from mhzoo.widths import scale_spec
+
+            assert self.ref.spec is not None
+            path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_bytes(path, spec_tflite_bytes(scale_spec(self.ref.spec, self.ref.width),
+                                                       quant, input_size=self.input_size,
+                                                       writer="direct"))
         if not path.is_file():
             from mhzoo.benchmarks.exporting import export_tflite
 
@@ -191,9 +204,10 @@ def tflite_path(workdir: Path, ref: ModelRef, quant: str, input_size: int, key: 
 def bench(models: Sequence[str | ModelRef], targets: str | Sequence[str | Target], *,
           db: str | os.PathLike | LatencyStore | None = None, config: RunConfig | None = None,
           input_size: int = 224, workdir: str | os.PathLike | None = None, force: bool = False,
-          progress: bool = True,
+          progress: bool = True, writer: str = "converter",
           on_result: Callable[[BenchResult], None] | None = None) -> list[BenchResult]:
-    """Measure ``models`` on local ``targets`` and store each row as soon as it is measured.
+    """Measure ``models`` on local ``targets`` and store each row as soon as it is measured;
+    simulated targets (``sim_*``) are costed from their layer lookup tables, not timed.
 
     Args:
         models: ``"multi_max@1.0"``-style names, spec JSON paths or .tflite files (a .tflite
@@ -205,11 +219,15 @@ def bench(models: Sequence[str | ModelRef], targets: str | Sequence[str | Target
         workdir: where exported .tflite files are kept (default ``<cache dir>/tflite``).
         force: measure again and replace rows that are already stored.
         progress: show a progress bar on stderr.
+        writer: how the .tflite files are made: ``"converter"`` (``mhzoo.export.to_tflite``)
+            or ``"direct"`` (the flatbuffer writer, float32 and int8_full only).
         on_result: called with each row as it is finished (or found in the store).
     """
     refs = [m if isinstance(m, ModelRef) else parse_model_ref(m) for m in models]
     if not refs:
         raise ValueError("no models given")
+    if writer not in ("converter", "direct"):
+        raise ValueError(f"unknown writer {writer!r}; expected converter or direct")
     tlist = parse_targets(targets) if isinstance(targets, str) else parse_targets(
         [t.name if isinstance(t, Target) else t for t in targets])
     for t in tlist:
@@ -255,7 +273,7 @@ def bench(models: Sequence[str | ModelRef], targets: str | Sequence[str | Target
                     pending.append(t)
             if not pending:
                 continue
-            exports = _Exports(ref, wd, input_size, key)
+            exports = _Exports(ref, wd, input_size, key, writer)
             for t in pending:
                 bar.set_postfix_str(f"{ref.label} {t.name}")
                 if t.is_simulated:

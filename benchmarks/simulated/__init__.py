@@ -17,6 +17,7 @@ labels them simulated.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import threading
@@ -104,14 +105,7 @@ class SimTarget:
 
     def dram_bits_per_cycle(self) -> int:
         """Width of the DRAM port (the largest memory's widest port), bits per cycle."""
-        import yaml
-
-        data = yaml.safe_load(self.hardware.read_text())
-        mems = data.get("memories", {}) if isinstance(data, dict) else {}
-        if not mems:
-            raise ValueError(f"{self.hardware}: no memories")
-        dram = max(mems.values(), key=lambda m: m.get("size", 0))
-        return int(max(p.get("bandwidth_max", 0) for p in dram.get("ports", [])))
+        return _dram_bits(self.hardware.read_text(), str(self.hardware))
 
     def tables(self) -> tuple[LookupTable | None, LookupTable]:
         """(shipped table or None, cache table), both checked against this target's files and
@@ -136,6 +130,18 @@ class SimTarget:
         return {"name": self.name, "folder": str(self.folder), "clock_mhz": self.clock_mhz,
                 "rule_set": self.rule_set, "precision": self.precision, "engine": self.engine,
                 "target_sha256": self.sha256}
+
+
+@functools.lru_cache(maxsize=32)
+def _dram_bits(hardware_yaml: str, where: str) -> int:
+    import yaml
+
+    data = yaml.safe_load(hardware_yaml)
+    mems = data.get("memories", {}) if isinstance(data, dict) else {}
+    if not mems:
+        raise ValueError(f"{where}: no memories")
+    dram = max(mems.values(), key=lambda m: m.get("size", 0))
+    return int(max(p.get("bandwidth_max", 0) for p in dram.get("ports", [])))
 
 
 def load_sim_target(folder: str | Path) -> SimTarget:

@@ -13,6 +13,7 @@ back to ``default``: layers are named ``depthwise``, ``conv`` (regular k x k, k 
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 from collections.abc import Iterator
 from typing import Any
@@ -26,6 +27,7 @@ __all__ = ["DEPTHWISE_MAPPING", "mapping_entry", "zigzag_cycles", "zigzag_layer"
 DEPTHWISE_MAPPING = "depthwise"
 
 
+@functools.cache
 def zigzag_version() -> str:
     """Version of the installed ``zigzag-dse`` (``ValueError`` when it is missing)."""
     from importlib.metadata import PackageNotFoundError, version

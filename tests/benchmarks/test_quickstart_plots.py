@@ -57,8 +57,9 @@ def test_block_profile_by_prefix_timing(small_spec_file):
 def test_quickstart_small(cli, tmp_path, small_spec_file):
     out = tmp_path / "qs"
     args = ["quickstart", "-o", out, "--models", "mobilenet_v1,multi_max", "--width", "0.25",
-            "--input-size", "32", "--block-model", small_spec_file, "--min-time", "0.05",
-            "--max-time", "0.3", "--no-progress"]
+            "--targets", "cpu_fp32,cpu_int8", "--no-table1-widths", "--input-size", "32",
+            "--block-model", small_spec_file, "--min-time", "0.05", "--max-time", "0.3",
+            "--no-progress"]
     r = cli(*args)
     assert r.exit_code == 0, r.output
     for name in ("table.md", "table.csv", "table.json", "machine.json", "results.sqlite",
@@ -123,7 +124,6 @@ def test_block_profile_cache_keys_on_input_size_and_arch(tmp_path, small_spec_fi
     from mhzoo.benchmarks.block_latency import BlockProfile
     from mhzoo.benchmarks.store import arch_hash
     from mhzoo.benchmarks.targets import get_target
-
     from mhzoo.builder import resolve_spec
 
     calls = []

@@ -285,3 +285,36 @@ def test_uncostable_block_in_a_spec_is_one_line(cli, tmp_path, monkeypatch):
     r = cli("bench", "multi_max", "--targets", "sim_npu", "--db", tmp_path / "a.sqlite")
     assert r.exit_code == 2 and "cannot cost" in r.output
     assert len(r.output.strip().splitlines()) == 1
+
+
+def test_quickstart_simulated_columns_and_table1_widths(cli, tmp_path, monkeypatch):
+    _no_zigzag(monkeypatch)
+    out = tmp_path / "qs"
+    r = cli("quickstart", "-o", out, "--models", "multi_max,mobilenet_v3_large,mobilenet_v1",
+            "--targets", ",".join(SIM), "--block-model", "none", "--no-progress")
+    assert r.exit_code == 0, r.output
+    rows = json.loads((out / "table.json").read_text())
+    labels = [(x["model"], x["width_multiplier"]) for x in rows]
+    assert labels == [("multi_max", 1.0), ("mobilenet_v3_large", 1.0), ("mobilenet_v1", 1.0),
+                      ("mobilenet_v1", 1.25)]  # each at its Table-1 width too
+    by = {lab: x for lab, x in zip(labels, rows, strict=True)}
+    assert by[("mobilenet_v1", 1.25)]["top1_accuracy_pct"] == 75.1  # Table 1 accuracy
+    v3 = by[("mobilenet_v3_large", 1.0)]
+    assert v3["sim_edgetpu_ms"] is None and v3["mn_norm_max"] is None  # x on the Edge TPU
+    assert v3["sim_npu_ms"] > 0 and all(x["simulated_targets"] == list(SIM) for x in rows)
+    md = (out / "table.md").read_text()
+    assert all(f"{t} (ms, simulated)" in md for t in SIM) and "×" in md
+    assert not list((out / "models").glob("*.tflite"))  # nothing exported for sim targets
+
+
+def test_cpu_int8_ref_runs_tflite_builtin_kernels(tiny_int8_tflite, tmp_path):
+    """The second CPU kernel library for int8 (TFLite built-in kernels, no XNNPACK)."""
+    from mhzoo.benchmarks import LatencyStore, bench
+    from mhzoo.benchmarks.runner import RunConfig
+
+    cfg = RunConfig(warmup_runs=1, warmup_min_s=0, min_runs=3, min_time_s=0, max_time_s=0.2)
+    with LatencyStore(tmp_path / "r.sqlite") as store:
+        res = bench([str(tiny_int8_tflite)], "cpu_int8_ref", db=store, config=cfg,
+                    progress=False)
+    rec = res[0].record
+    assert rec.median_ms > 0 and rec.info["delegate"] == "none" and rec.target == "cpu_int8_ref"
