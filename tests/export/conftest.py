@@ -73,12 +73,13 @@ def labels_file(tmp_path_factory) -> Path:
     return p
 
 
-def build_random(name: str, randomize, **kwargs):
-    """A model with random weights and non-trivial batch-norm statistics."""
+def build_random(name: str, calibrate, **kwargs):
+    """A model with live random weights (``calibrate_weights``: logits that depend on the
+    image at the scale of the logits)."""
     import mhzoo
 
     model = mhzoo.build(name, **kwargs)
-    randomize(model, seed=1)
+    calibrate(model, seed=1)
     return model
 
 
@@ -111,5 +112,6 @@ class ExportCache:
 
 
 @pytest.fixture(scope="session")
-def exports(tmp_path_factory, calib_images, randomize_bn) -> ExportCache:
-    return ExportCache(tmp_path_factory.mktemp("exports"), calib_images, randomize_bn)
+def exports(tmp_path_factory, calib_images, calibrate_weights) -> ExportCache:
+    """Exports of calibrated registry models, made once per session."""
+    return ExportCache(tmp_path_factory.mktemp("exports"), calib_images, calibrate_weights)
