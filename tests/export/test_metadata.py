@@ -6,16 +6,18 @@ import json
 
 import numpy as np
 import pytest
+from live_models import check_input_dependence, swap_channels
+
 from mhzoo.export import to_tflite
 from mhzoo.export.metadata import LABELS_FILE, read_associated_files, read_metadata
 
 
 @pytest.fixture(scope="module")
-def mediapipe_export(tmp_path_factory, calib_dir, labels_file, randomize_bn):
+def mediapipe_export(tmp_path_factory, calib_dir, labels_file, calibrate_weights):
     import mhzoo
 
     model = mhzoo.build("multi_max", num_classes=5)
-    randomize_bn(model, seed=3)
+    calibrate_weights(model, seed=3)
     out = tmp_path_factory.mktemp("mp") / "multi_max_int8.tflite"
     return to_tflite(model, out, quant="int8_full", representative_data=calib_dir,
                      calibration_steps=6, labels=labels_file, fidelity_images=2)
@@ -25,6 +27,7 @@ def test_mediapipe_image_classifier_reads_labels(mediapipe_export, photos, label
     import mediapipe as mp
     from mediapipe.tasks.python import vision
     from mediapipe.tasks.python.core.base_options import BaseOptions
+
     from mhzoo.export.fidelity import run_tflite
     from mhzoo.export.representative import representative_array
 
@@ -97,15 +100,51 @@ def test_our_reader_round_trip(mediapipe_export):
     assert "multi_max" in md["description"]
 
 
-def test_metadata_does_not_change_the_model(mediapipe_export, photos):
-    """The interpreter ignores the appended zip and metadata: same outputs as before."""
+def strip_metadata(model: bytes) -> bytes:
+    """``model`` as the converter wrote it: the flatbuffer re-packed without its metadata
+    entries and buffers, and without the zip of associated files appended to it."""
+    import flatbuffers
+    from ai_edge_litert import schema_py_generated as S
+
+    obj = S.ModelT.InitFromPackedBuf(bytearray(model), 0)
+    for entry in obj.metadata or []:
+        obj.buffers[entry.buffer].data = None
+    obj.metadata = None
+    b = flatbuffers.Builder(len(model))
+    b.Finish(obj.Pack(b), file_identifier=b"TFL3")
+    return bytes(b.Output())
+
+
+def _outputs_with_and_without_metadata(mediapipe_export, photos):
     from mhzoo.export.fidelity import run_tflite
     from mhzoo.export.representative import representative_array
 
     data = mediapipe_export.path.read_bytes()
+    bare = strip_metadata(data)
+    assert read_metadata(bare) is None and not read_associated_files(bare)
+    assert read_metadata(data) is not None and len(bare) < len(data)
     images = representative_array(photos, (224, 224, 3), 3)
-    out = run_tflite(data, images)
-    assert out.shape == (3, 5) and np.allclose(out.sum(1), 1.0, atol=0.05)
+    return run_tflite(data, images), run_tflite(bare, images), images, bare
+
+
+def test_metadata_does_not_change_the_model(mediapipe_export, photos):
+    """The interpreter ignores the metadata and the appended zip: the same outputs, bit for
+    bit, as the model without them, on photographs whose outputs differ."""
+    with_md, bare_out, _, _ = _outputs_with_and_without_metadata(mediapipe_export, photos)
+    assert with_md.shape == (3, 5) and np.allclose(with_md.sum(1), 1.0, atol=0.05)
+    np.testing.assert_array_equal(with_md, bare_out)
+    step = 1 / 255  # one step of the uint8 probability output
+    for i, j in ((0, 1), (0, 2), (1, 2)):
+        check_input_dependence(bare_out[i], bare_out[j], step, what=f"photos {i} and {j}")
+
+
+def test_other_input_fails_the_same_outputs_check(mediapipe_export, photos):
+    """A test for the test: the model without metadata fed BGR photographs does not give the
+    outputs of the exported model (so the bit-for-bit check above can fail)."""
+    from mhzoo.export.fidelity import run_tflite
+
+    with_md, _, images, bare = _outputs_with_and_without_metadata(mediapipe_export, photos)
+    assert not np.array_equal(with_md, run_tflite(bare, swap_channels(images)))
 
 
 def test_fidelity_json_next_to_model(mediapipe_export):
@@ -120,6 +159,7 @@ def test_fidelity_json_next_to_model(mediapipe_export):
 def test_fidelity_flags_ambiguous_top1():
     """Near-uniform outputs (untrained weights) get their top-1 agreement qualified."""
     import numpy as np
+
     from mhzoo.export.fidelity import compare
 
     ref = np.array([[0.50, 0.49, 0.01], [0.9, 0.05, 0.05]])
