@@ -1,4 +1,5 @@
-"""keras.applications converter: equivalence on random weights for every supported pair."""
+"""keras.applications converter: equivalence for every supported pair on Keras models whose
+logits depend on the input (calibrated batch norms); broken variants fail the comparison."""
 
 from __future__ import annotations
 
@@ -7,7 +8,14 @@ import os
 
 import numpy as np
 import pytest
-from weights_helpers import max_rel_err
+from live_models import (
+    assert_close,
+    calibrate,
+    compare,
+    perturbed_early_layer,
+    smooth_images,
+    swap_channels,
+)
 
 import mhzoo
 from mhzoo.weights import convert, read_safetensors
@@ -16,22 +24,16 @@ from mhzoo.weights.fit import minimalistic
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 SHAPE = (96, 96, 3)
+#: converted vs Keras logits, as a fraction of the logit scale
+KERAS_RTOL = 1e-4
 
 
-def randomize(model, seed: int = 0) -> None:
-    """Random BN statistics / affine parameters and biases (kernels keep their random init)."""
-    rng = np.random.default_rng(seed)
-    for layer in model.layers:
-        ws = layer.get_weights()
-        if not ws:
-            continue
-        if type(layer).__name__ == "BatchNormalization":
-            n = ws[0].shape
-            ws = [rng.uniform(0.5, 1.5, n), rng.normal(0, 0.2, n), rng.normal(0, 0.2, n),
-                  rng.uniform(0.5, 1.5, n)]
-        else:
-            ws = [w if w.ndim > 1 else rng.normal(0, 0.1, w.shape) for w in ws]
-        layer.set_weights([np.asarray(w, np.float32) for w in ws])
+def calibrated(src, name: str, seed: int = 0):
+    """``src`` (a keras.applications model) with live weights: batch norms calibrated on
+    images in the model's own input convention (V3 rescales inside: [0, 255]; V1 / V2 take
+    keras' "tf" preprocessing, [-1, 1])."""
+    x = smooth_images(8, SHAPE[:2], seed=seed)
+    return calibrate(src, x if "v3" in name else x / 127.5 - 1.0, seed=seed)
 
 
 def keras_app(k, name: str, alpha: float, **kw):
@@ -50,27 +52,50 @@ def test_pairs_cover_every_keras_model():
     assert {p[0] for p in PAIRS} == set(KERAS_MODELS)
 
 
-@pytest.mark.parametrize(("name", "alpha"), PAIRS)
-def test_keras_applications_equivalence(tmp_path, name, alpha):
+def _converted(tmp_path, name, alpha):
     import keras
 
-    src = keras_app(keras, name, alpha)
-    randomize(src)
+    src = calibrated(keras_app(keras, name, alpha), name)
     out = convert("keras", src, tmp_path / "ck", model=name, width=alpha)
-    cfg = json.loads((out / "config.json").read_text())
-    assert cfg["width"] == alpha
     build_name = "mobilenet_v3_small" if name == "mobilenet_v3_small_minimalistic" else name
     model = mhzoo.build(build_name, input_shape=SHAPE, classifier_activation=None, weights=out)
-    x = np.random.default_rng(1).uniform(0, 255, (2, *SHAPE)).astype("float32")
+    x = smooth_images(2, SHAPE[:2], seed=1)
     # V3 rescales inside the model; V1 / V2 expect keras' "tf" preprocessing ([-1, 1]);
     # the mhzoo model takes [0, 255] and normalizes inside (include_preprocessing=True).
     x_keras = x if "v3" in name else x / 127.5 - 1.0
-    ref = np.asarray(src(x_keras, training=False))
+    return out, model, x, np.asarray(src(x_keras, training=False))
+
+
+@pytest.mark.parametrize(("name", "alpha"), PAIRS)
+def test_keras_applications_equivalence(tmp_path, name, alpha):
+    """Converted logits equal the Keras model's within 1e-4 of their scale, on weights whose
+    logits depend on the image (``assert_close`` also checks the two images differ)."""
+    out, model, x, ref = _converted(tmp_path, name, alpha)
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["width"] == alpha
     got = np.asarray(model(x, training=False))
-    assert max_rel_err(got, ref) <= 1e-4
+    assert_close(got, ref, KERAS_RTOL, what=f"{name} at {alpha}")
     if (name, alpha) == ("mobilenet_v3_large", 0.5):
         # Keras keeps the V3 stem at 16 filters (Model Garden: 8 at 0.5): stored spec rules
         assert model.arch_spec.blocks[0].filters == 16 and cfg["base_spec"] is None
+
+
+@pytest.mark.parametrize("variant", ["channels_swapped", "normalization_off",
+                                     "early_layer_perturbed"])
+@pytest.mark.parametrize("name", ["mobilenet_v2", "mobilenet_v3_small"])
+def test_broken_conversion_fails_the_keras_comparison(tmp_path, name, variant):
+    """A test for the test: BGR pixels, pixels normalized before the model's own
+    normalization, or a stem kernel off by 1% fail the comparison above."""
+    _, model, x, ref = _converted(tmp_path, name, 1.0)
+    if variant == "channels_swapped":
+        got = model(swap_channels(x), training=False)
+    elif variant == "normalization_off":
+        got = model(model.preprocessing.apply(x), training=False)
+    else:
+        with perturbed_early_layer(model, scale=0.01):
+            got = model(x, training=False)
+    res = compare(np.asarray(got), ref, KERAS_RTOL)
+    assert not res.ok, f"{name} {variant}: {res}"
 
 
 def test_weight_files_tf_keras_h5_and_keras3_weights_h5(tmp_path):
@@ -80,8 +105,7 @@ def test_weight_files_tf_keras_h5_and_keras3_weights_h5(tmp_path):
     import keras
     import tf_keras
 
-    k3 = keras_app(keras, "mobilenet_v3_small", 1.0)
-    randomize(k3, seed=5)
+    k3 = calibrated(keras_app(keras, "mobilenet_v3_small", 1.0), "mobilenet_v3_small", seed=5)
     k3.save_weights(tmp_path / "k3.weights.h5")
     a = read_safetensors(convert("keras", k3, tmp_path / "mem", model="mobilenet_v3_small")
                          / "model.safetensors")
