@@ -86,9 +86,9 @@ def build_random(name: str, calibrate, **kwargs):
 class ExportCache:
     """Exports made once per session and shared by the tests that inspect them."""
 
-    def __init__(self, root: Path, images: list[np.ndarray], randomize) -> None:
+    def __init__(self, root: Path, images: list[np.ndarray], calibrate) -> None:
         self.root = root
-        self.randomize = randomize
+        self.calibrate = calibrate
         self.images = images
         self.models: dict[str, object] = {}
         self.results: dict[tuple[str, str], object] = {}
@@ -96,7 +96,7 @@ class ExportCache:
     def model(self, name: str):
         if name not in self.models:
             # the default head: Dense `classifier` + softmax `predictions`
-            self.models[name] = build_random(name, self.randomize)
+            self.models[name] = build_random(name, self.calibrate)
         return self.models[name]
 
     def export(self, name: str, quant: str):

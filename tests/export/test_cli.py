@@ -129,9 +129,9 @@ def test_unwritable_output(tmp_path):
 
 def test_wrong_channel_count_python_api(tmp_path):
     import numpy as np
-    from mhzoo.export import to_tflite
 
     import mhzoo
+    from mhzoo.export import to_tflite
 
     out = tmp_path / "m.tflite"
     model = mhzoo.build("multi_max", input_shape=(64, 64, 3), num_classes=3)
@@ -273,6 +273,7 @@ def test_inspect_old_export_with_infinity(cli_export, tmp_path):
 def test_exact_fidelity_is_strict_json():
     """An error of exactly 0: SQNR is infinite, stored as null, printed as inf."""
     import numpy as np
+
     from mhzoo.export.fidelity import compare
 
     ref = np.array([[0.1, 0.2, 0.7], [1e-3, 3e-3, 7e-3]], np.float32)

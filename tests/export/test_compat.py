@@ -9,6 +9,7 @@ import json
 from importlib import resources
 
 import pytest
+
 from mhzoo.export.compat import RULE_SETS, check_compatibility, load_rules
 from mhzoo.export.op_inventory import inventory
 
@@ -52,14 +53,13 @@ def test_int8_full_multi_max_needs_nnapi_api_30(exports):
 
 
 @pytest.fixture(scope="module")
-def fp32_io_export(tmp_path_factory, calib_images, randomize_bn):
+def fp32_io_export(tmp_path_factory, calib_images, calibrate_weights):
     """Multi-MAX int8_full_fp32_io at 96x96 (verdicts do not depend on the input size)."""
+    import mhzoo
     from mhzoo.export import to_tflite
 
-    import mhzoo
-
     model = mhzoo.build("multi_max", input_shape=(96, 96, 3), num_classes=10)
-    randomize_bn(model, seed=1)
+    calibrate_weights(model, seed=1)
     out = tmp_path_factory.mktemp("fp32io") / "mm_fp32io.tflite"
     return to_tflite(model, out, quant="int8_full_fp32_io", representative_data=calib_images,
                      calibration_steps=4, fidelity_images=2)

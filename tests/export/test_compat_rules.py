@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 
 import pytest
+
 from mhzoo.export.compat import (
     CONDITION_KINDS,
     RULE_SETS,

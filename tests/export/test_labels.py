@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from mhzoo.export import labels_and_classes, read_labels
 
 

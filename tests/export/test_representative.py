@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from mhzoo.export.representative import (
     find_images,
     load_image,

@@ -14,15 +14,15 @@ from mhzoo.weights import open_weights, read_safetensors
 SHAPE = (64, 64, 3)
 
 
-def _random_model(name, framework, randomize_bn, width=1.0, **kw):
+def _random_model(name, framework, calibrate_weights, width=1.0, **kw):
     m = mhzoo.build(name, width, input_shape=SHAPE, framework=framework, **kw)
-    randomize_bn(m, seed=1)
+    calibrate_weights(m, seed=1)
     return m
 
 
 @pytest.mark.parametrize("framework", ["keras", "tf_keras"])
-def test_round_trip_is_exact_in_both_frameworks(tmp_path, framework, randomize_bn):
-    src = _random_model("mobilenet_v3_small", framework, randomize_bn, num_classes=10,
+def test_round_trip_is_exact_in_both_frameworks(tmp_path, framework, calibrate_weights):
+    src = _random_model("mobilenet_v3_small", framework, calibrate_weights, num_classes=10,
                         classifier_activation=None)
     out = mhzoo.save_pretrained(src, tmp_path / "ck", label_names=[f"c{i}" for i in range(10)])
     cfg = json.loads((out / "config.json").read_text())
@@ -44,8 +44,8 @@ def test_round_trip_is_exact_in_both_frameworks(tmp_path, framework, randomize_b
             np.testing.assert_allclose(y_back, y_src, rtol=0, atol=1e-5)
 
 
-def test_width_and_tunas_rule_round_trip(tmp_path, randomize_bn):
-    src = _random_model("multi_avg", "tf_keras", randomize_bn, width=0.75, divisible_by=32)
+def test_width_and_tunas_rule_round_trip(tmp_path, calibrate_weights):
+    src = _random_model("multi_avg", "tf_keras", calibrate_weights, width=0.75, divisible_by=32)
     out = mhzoo.save_pretrained(src, tmp_path / "ck", model_card=False)
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["width"] == 0.75 and cfg["base_spec"] is None  # TuNAS rule: concrete spec rules
@@ -57,8 +57,8 @@ def test_width_and_tunas_rule_round_trip(tmp_path, randomize_bn):
         mhzoo.build("multi_avg", 1.25, input_shape=SHAPE, weights=out, framework="tf_keras")
 
 
-def test_backbone_and_features_load(tmp_path, randomize_bn):
-    src = _random_model("multi_max", "tf_keras", randomize_bn)
+def test_backbone_and_features_load(tmp_path, calibrate_weights):
+    src = _random_model("multi_max", "tf_keras", calibrate_weights)
     out = mhzoo.save_pretrained(src, tmp_path / "ck", model_card=False)
     feat = mhzoo.build("multi_max", input_shape=SHAPE, weights=out, features_only=True,
                        framework="tf_keras")
@@ -69,17 +69,17 @@ def test_backbone_and_features_load(tmp_path, randomize_bn):
     assert "classifier" not in {la.name for la in body.layers}
 
 
-def test_num_classes_mismatch_suggests_include_top_false(tmp_path, randomize_bn):
-    out = mhzoo.save_pretrained(_random_model("multi_max", "tf_keras", randomize_bn), tmp_path /
-                                "ck", model_card=False)
+def test_num_classes_mismatch_suggests_include_top_false(tmp_path, calibrate_weights):
+    out = mhzoo.save_pretrained(_random_model("multi_max", "tf_keras", calibrate_weights),
+                                tmp_path / "ck", model_card=False)
     with pytest.raises(ValueError, match=r"1000 classes but the model 10.*include_top=False"):
         mhzoo.build("multi_max", input_shape=SHAPE, num_classes=10, weights=out,
                     framework="tf_keras")
 
 
-def test_other_architecture_names_first_mismatching_variable(tmp_path, randomize_bn):
-    out = mhzoo.save_pretrained(_random_model("multi_max", "tf_keras", randomize_bn), tmp_path /
-                                "ck", model_card=False)
+def test_other_architecture_names_first_mismatching_variable(tmp_path, calibrate_weights):
+    out = mhzoo.save_pretrained(_random_model("multi_max", "tf_keras", calibrate_weights),
+                                tmp_path / "ck", model_card=False)
     with pytest.raises(ValueError) as err:
         mhzoo.build("multi_avg", input_shape=SHAPE, weights=out, framework="tf_keras")
     msg = str(err.value)
@@ -88,9 +88,9 @@ def test_other_architecture_names_first_mismatching_variable(tmp_path, randomize
     assert "(1, 1, 32, 64)" in msg and "multi_max" in msg
 
 
-def test_truncated_safetensors_is_refused(tmp_path, randomize_bn):
-    out = mhzoo.save_pretrained(_random_model("multi_max", "tf_keras", randomize_bn), tmp_path /
-                                "ck", model_card=False)
+def test_truncated_safetensors_is_refused(tmp_path, calibrate_weights):
+    out = mhzoo.save_pretrained(_random_model("multi_max", "tf_keras", calibrate_weights),
+                                tmp_path / "ck", model_card=False)
     f = out / "model.safetensors"
     f.write_bytes(f.read_bytes()[: f.stat().st_size // 2])
     with pytest.raises(ValueError, match=r"not a readable safetensors file \(truncated"):
@@ -145,8 +145,8 @@ def test_save_pretrained_never_clobbers_unrelated_files(tmp_path, monkeypatch):
     assert (ck / "model.safetensors").is_file()
 
 
-def test_features_only_checkpoint_names_the_fix(tmp_path, randomize_bn):
-    feat = _random_model("multi_max", "tf_keras", randomize_bn, features_only=True)
+def test_features_only_checkpoint_names_the_fix(tmp_path, calibrate_weights):
+    feat = _random_model("multi_max", "tf_keras", calibrate_weights, features_only=True)
     out = mhzoo.save_pretrained(feat, tmp_path / "ck", model_card=False)
     for kw in ({"include_top": False}, {}):
         with pytest.raises(ValueError, match=r"saved from a feature extractor "

@@ -13,8 +13,6 @@ import urllib.parse
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from mhzoo.export import to_tflite
-from mhzoo.export.tflite import requantization_note
 from weights_helpers import (
     FileServer,
     quantization_friendly_weights,
@@ -24,6 +22,8 @@ from weights_helpers import (
 
 import mhzoo
 from mhzoo.cli import main
+from mhzoo.export import to_tflite
+from mhzoo.export.tflite import requantization_note
 from mhzoo.variables import named_weights
 from mhzoo.weights import get_pretrained
 from mhzoo.weights.convert_tflite import convert_tflite
@@ -243,11 +243,11 @@ def test_float_tflite_converts_exactly(tmp_path, name):
     assert np.max(np.abs(got - ref)) <= 1e-4 * max(1.0, float(np.max(np.abs(ref))))
 
 
-def test_seg_tag_downloads_the_checkpoint_folder_and_converts(server, tmp_path, randomize_bn,
+def test_seg_tag_downloads_the_checkpoint_folder_and_converts(server, tmp_path, calibrate_weights,
                                                               monkeypatch):
     src = mhzoo.build("multi_avg_seg", framework="tf_keras", include_top=False,
                       include_preprocessing=False)
-    randomize_bn(src, seed=4)
+    calibrate_weights(src, seed=4)
     write_tfm_layout(src, tmp_path / "ckpt-31")
     folder = _served_path(get_pretrained(SEG_TAG).url)
     server.files[folder + "checkpoint"] = b'model_checkpoint_path: "ckpt-31"\n' \
