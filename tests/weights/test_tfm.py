@@ -68,6 +68,17 @@ def test_model_garden_fixture_reproduces_reference_logits(tfm_fixture_converted,
     assert cfg["spec"]["se_gate"] == ("hard_sigmoid_tfm" if has_se else "hard_sigmoid")
 
 
+def test_converted_mobilenet_v3_saves_and_reloads(tfm_fixture_converted, tmp_path):
+    """The Model Garden gate is a registered activation: a converted MobileNetV3 saved as
+    .keras reloads (mhzoo.load_model) and still reproduces the reference logits."""
+    src, out = tfm_fixture_converted("mobilenet_v3_small_100")
+    x, logits = _reference(src)
+    path = tmp_path / "v3.keras"
+    _converted_model(out, "mobilenet_v3_small").save(path)
+    again = mhzoo.load_model(path)
+    assert_close(np.asarray(again(x, training=False)), logits, TFM_RTOL, what="reloaded")
+
+
 def _broken(variant, model, x):
     """Logits of a deliberately broken variant of the converted ``model`` on ``x``."""
     if variant == "channels_swapped":
