@@ -33,15 +33,24 @@ from mhzoo.benchmarks.targets import Target, parse_targets
 from mhzoo.names import model_slug
 
 __all__ = ["QUICKSTART_MODELS", "QUICKSTART_TARGETS", "QuickstartResult", "block_profile",
-           "run_quickstart"]
+           "default_targets", "run_quickstart", "table1_width"]
 
 #: Multi-AVG, Multi-MAX and the baselines of the paper's Table 1.
 QUICKSTART_MODELS = ("multi_avg", "multi_max", "mobilenet_v1", "mobilenet_v2",
                      "mobilenet_v3_large", "mobilenet_v3_large_minimalistic",
                      "proxylessnas_mobile", "mobilenet_edgetpu")
-#: The paper's two CPU columns, on this machine (float32 and integer-only, one thread), and the
-#: simulated accelerators (mhzoo.benchmarks.simulated), in the place of the paper's phone chips.
-QUICKSTART_TARGETS = ("cpu_fp32", "cpu_int8", "sim_edgetpu", "sim_npu", "sim_eyeriss")
+#: The paper's two CPU columns, on this machine: float32 and integer-only, one thread. The
+#: quickstart adds the simulated accelerators that ship a lookup table
+#: (:func:`default_targets`), in the place of the paper's phone chips.
+QUICKSTART_TARGETS = ("cpu_fp32", "cpu_int8")
+
+
+def default_targets() -> list[str]:
+    """The quickstart's targets: :data:`QUICKSTART_TARGETS` and every simulated target with a
+    shipped lookup table (``mhzoo.benchmarks.simulated.shipped_sim_targets``)."""
+    from mhzoo.benchmarks.simulated import shipped_sim_targets
+
+    return [*QUICKSTART_TARGETS, *shipped_sim_targets()]
 #: Figure 2 of the paper profiles MobileNetV3 Large minimalistic.
 BLOCK_MODEL = "mobilenet_v3_large_minimalistic"
 REFERENCE = "mobilenet_v1"
@@ -125,7 +134,7 @@ def table1_width(name: str) -> float | None:
 
 def run_quickstart(out_dir: str | os.PathLike = "mhzoo-quickstart", *,
                    models: Sequence[str] | None = None,
-                   targets: Sequence[str] | str = QUICKSTART_TARGETS, width: float = 1.0,
+                   targets: Sequence[str] | str | None = None, width: float = 1.0,
                    table1_widths: bool = True, input_size: int = 224, reference: str = REFERENCE,
                    block_model: str | None = BLOCK_MODEL, config: RunConfig | None = None,
                    block_passes: int = 3, progress: bool = True,
@@ -135,7 +144,7 @@ def run_quickstart(out_dir: str | os.PathLike = "mhzoo-quickstart", *,
     Args:
         out_dir: output folder (created; its parent must exist). Reused on a rerun.
         models: registry names (default :data:`QUICKSTART_MODELS`), all at ``width``.
-        targets: local and simulated targets (default :data:`QUICKSTART_TARGETS`).
+        targets: local and simulated targets (default :func:`default_targets`).
         width: width multiplier of the models.
         table1_widths: also each model at its Table-1 width where that differs.
         input_size: square input resolution.
@@ -153,6 +162,8 @@ def run_quickstart(out_dir: str | os.PathLike = "mhzoo-quickstart", *,
         raise ValueError(f"output folder's parent does not exist: {parent}")
     if out.exists() and not out.is_dir():
         raise ValueError(f"output path exists and is not a folder: {out}")
+    if targets is None:
+        targets = default_targets()
     tlist = parse_targets(targets) if isinstance(targets, str) else parse_targets(list(targets))
     for t in tlist:
         if not (t.is_local or t.is_simulated):

@@ -5,12 +5,14 @@ architectures, fused vs depthwise early stages per target, and the paper's Figur
 
     python benchmarks/perf/target_disagreement.py            # writes benchmarks/perf/results/
 
-1. The architectures are the first 1,000 of ``benchmarks/data/multi_hardware_cpu_latency_idle.csv``
-   (``mhzoo search collect --space multi_hardware --n 1200 --seed 0``: one ``random.Random(0)``
-   drawing ``space.sample`` in turn); the script draws them again the same way and checks that
+1. The architectures are the first 1,000 of
+   ``benchmarks/data/multi_hardware_cpu_latency_idle.csv`` (``mhzoo search collect --space
+   multi_hardware --n 1200 --seed 0``: one ``random.Random(0)`` drawing ``space.sample`` in
+   turn); the script draws them again the same way and checks that
    every genotype string matches the CSV row, so the CPU columns (measured on an idle machine)
    and the simulated ones (``sim_*``, from the shipped lookup tables) describe the same 1,000
-   networks. Spearman's rho for every pair of targets.
+   networks. Spearman's rho for every pair of targets (every ``<target>_ms`` column of the CSV
+   is used, so targets collected later, e.g. cpu_fp32_ref / cpu_int8_ref, join the table).
 2. Fused vs depthwise early: every architecture again with all inverted bottlenecks of the
    first two stages (output >= 28 px) fused, then all regular (depthwise), the rest, widths,
    kernels and expansions unchanged; the whole-model latency ratio fused / regular per
@@ -37,7 +39,12 @@ from pathlib import Path
 import numpy as np
 
 from mhzoo.atomic import atomic_write_text
-from mhzoo.benchmarks.simulated import list_sim_targets, simulate_spec, spec_layers
+from mhzoo.benchmarks.simulated import (
+    list_sim_targets,
+    shipped_sim_targets,
+    simulate_spec,
+    spec_layers,
+)
 from mhzoo.builder import resolve_spec
 from mhzoo.search import get_space
 from mhzoo.spec import ArchSpec, InvertedBottleneck
@@ -69,7 +76,8 @@ def same_archs(n: int, seed: int = 0) -> tuple[list, dict[str, dict[str, float]]
     genos = [space.sample(rng) for _ in range(len(rows))]
     if [g.to_string() for g in genos] != [r["genotype"] for r in rows]:
         raise SystemExit(f"{CSV.name}: its genotypes are not the seed-{seed} draws in order")
-    cpu = {r["genotype"]: {t: float(r[f"{t}_ms"]) for t in CPU} for r in rows[:n]}
+    measured = [c[:-3] for c in rows[0] if c.endswith("_ms")]  # every measured column
+    cpu = {r["genotype"]: {t: float(r[f"{t}_ms"]) for t in measured} for r in rows[:n]}
     return genos[:n], cpu
 
 
@@ -110,21 +118,23 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--n", type=int, default=1000)
     ap.add_argument("--out", default=str(HERE / "results"))
-    ap.add_argument("--sim", default=None, help="simulated targets (default: all)")
+    ap.add_argument("--sim", default=None,
+                    help="simulated targets (default: those that ship a lookup table)")
     a = ap.parse_args()
     out = Path(a.out)
-    sims = a.sim.split(",") if a.sim else list_sim_targets()
-    targets = [*CPU, *sims]
+    sims = a.sim.split(",") if a.sim else shipped_sim_targets()
 
     # 1. pairwise Spearman over the same architectures
     space = get_space("multi_hardware")
     genos, cpu = same_archs(a.n)
+    measured = list(next(iter(cpu.values())))  # the CSV's columns (more when collected)
+    targets = [*measured, *sims]
     lat = {t: np.empty(len(genos)) for t in targets}
     specs = []
     for i, g in enumerate(genos):
         spec = space.decode(g)
         specs.append(spec)
-        for t in CPU:
+        for t in measured:
             lat[t][i] = cpu[g.to_string()][t]
         for t in sims:
             lat[t][i] = simulate_spec(spec, t, compute=False).ms
@@ -230,7 +240,9 @@ def _report(n, targets, sims, rho, rho_mac, ratios, mmax_ratio, fig, norm, rever
          "committed idle data, simulated ones from the shipped lookup tables).", "",
          "Simulated targets (ZigZag 3.9.1, `benchmarks/simulated/targets/`): "
          + ", ".join(sims) + ". They are analytical models, **not calibrated to any real chip**;"
-         " their latencies are cycles / a nominal clock.", "",
+         " their latencies are cycles / a nominal clock. Targets without a shipped table "
+         "(sim_eyeriss: ZigZag's full search, simulated on demand) are left out: "
+         + (", ".join(t for t in list_sim_targets() if t not in sims) or "none") + ".", "",
          f"## Spearman's rho over the same {n:,} random multi_hardware architectures", "",
          f"The first {n:,} rows of `benchmarks/data/multi_hardware_cpu_latency_idle.csv` "
          "(seed 0, checked genotype by genotype); CPU columns measured on an idle machine.", "",
@@ -255,8 +267,10 @@ def _report(n, targets, sims, rho, rho_mac, ratios, mmax_ratio, fig, norm, rever
         lines.append(f"| {t} (simulated) | {r['median']:.3f} | {r['p10']:.3f} | {r['p90']:.3f} | "
                  f"{100 * r['share_fused_cheaper']:.1f}% | {mmax_ratio[t]:.3f} |")
     lines += ["",
-          "The CPU (float32, XNNPACK) is the opposite: fused / regular IB latency 3.9 (56 px) to "
-          "5.0 (7 px) measured on this machine (`../shared/reference/simulated-hardware.md`).",
+          "The CPU (float32, XNNPACK, 1 thread) is the opposite: fused / regular IB latency 3.9 "
+          "(56 px) to 5.0 (7 px) for single stride-1 blocks at expansion 4, measured on this "
+          "machine in the probe recorded in `../shared/reference/simulated-hardware.md` (not "
+          "re-timed here).",
           "", "## Figure 3 for this machine", "",
           f"Width 1.0, 224 px. CPU columns: the idle quickstart run of {q_date} "
           "(`results/quickstart.md`, not re-timed); simulated columns computed here. "

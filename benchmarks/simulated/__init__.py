@@ -45,8 +45,8 @@ from mhzoo.spec import ArchSpec
 
 __all__ = ["SIM_SOURCE", "SimResult", "SimTarget", "StaleTableError", "UnsupportedLayerError",
            "get_sim_target", "layer_cycles", "list_sim_targets", "load_sim_target",
-           "register_sim_target", "sim_compatible", "simulate_layers", "simulate_spec",
-           "spec_layers"]
+           "register_sim_target", "shipped_sim_targets", "sim_compatible", "simulate_layers",
+           "simulate_spec", "spec_layers"]
 
 #: the ``source`` of stored rows that were simulated, not measured
 SIM_SOURCE = "simulated:zigzag"
@@ -185,6 +185,12 @@ def _builtin_names() -> list[str]:
 def list_sim_targets() -> list[str]:
     """Names of the simulated targets (the shipped ones and any registered)."""
     return sorted(set(_builtin_names()) | set(_SIM))
+
+
+def shipped_sim_targets() -> list[str]:
+    """The simulated targets whose folder ships a lookup table (their models cost
+    milliseconds; the others simulate each new layer with ZigZag, seconds to minutes)."""
+    return [n for n in list_sim_targets() if get_sim_target(n).shipped_table.is_file()]
 
 
 def get_sim_target(name: str | SimTarget) -> SimTarget:
