@@ -2,18 +2,18 @@
 
 ::
 
-    nice -n 10 python -m mhzoo.benchmarks.simulated.build_lut --target all --space multi_hardware \\
-        --zoo --jobs 2
+    nice -n 10 python -m mhzoo.benchmarks.simulated.build_lut --target sim_npu --zoo --keys K.txt \
+        --jobs 2
 
-The layers are those of ``--samples`` seeded random architectures of each ``--space`` (their
-distinct shapes saturate after a few thousand samples: 879 conv shapes in ``multi_hardware``),
-of the zoo's models (``--zoo``: every registered model at width 1.0 and its Table-1
-width, 224 px) and of ``--keys`` files (one layer key per line). Finished layers are written to
-the table every ``--save-every`` layers (atomically), so a killed build resumes where it
-stopped; a table made with another ZigZag version or other target files is refused unless
-``--rebuild`` starts it over. ``--check N`` recomputes N layers of each kind with ZigZag's
-default search (lpf_limit 6, no temporal-ordering constraint) and reports whether the cycles
-equal the table's.
+The layers are those of the zoo's models (``--zoo``: every registered model at width 1.0 and
+its Table-1 width, 224 px) and of ``--keys`` files (one layer key per line). The shipped tables
+add the ``multi_hardware`` search space's layers: ``benchmarks/perf/sim_tables.py`` (the
+harness does not import the search package) writes their keys and calls this module. Finished
+layers are written to the table every ``--save-every`` layers (atomically), so a killed build
+resumes where it stopped; a table made with another ZigZag version or other target files is
+refused unless ``--rebuild`` starts it over. ``--check N`` recomputes N layers of each kind with
+ZigZag's default search (lpf_limit 6, no temporal-ordering constraint) and reports whether the
+cycles equal the table's.
 """
 
 from __future__ import annotations
@@ -31,27 +31,11 @@ from mhzoo.benchmarks.simulated import get_sim_target, list_sim_targets
 from mhzoo.benchmarks.simulated.layers import SimLayer, distinct, parse_layer_key, spec_layers
 from mhzoo.benchmarks.simulated.lut import LookupTable, StaleTableError
 
-__all__ = ["ZOO_WIDTHS", "build_table", "check_search_depth", "space_layers", "zoo_layers"]
+__all__ = ["ZOO_WIDTHS", "build_table", "check_search_depth", "unconstrained_mapping",
+           "zoo_layers"]
 
 #: widths of the zoo's models whose layers the shipped tables hold (plus each Table-1 width)
 ZOO_WIDTHS = (1.0,)
-
-
-def space_layers(space: str, samples: int = 5000, seed: int = 0, input_size: int = 224
-                 ) -> list[SimLayer]:
-    """Distinct layers of ``samples`` seeded random architectures of a search space."""
-    import random
-
-    from mhzoo.search import get_space
-
-    sp = get_space(space, input_size=input_size)
-    rng = random.Random(seed)
-    num_classes = int(getattr(sp, "num_classes", 1000))
-    out: dict[str, SimLayer] = {}
-    for _ in range(samples):
-        for lay in spec_layers(sp.decode(sp.sample(rng)), input_size, num_classes):
-            out.setdefault(lay.key, lay)
-    return list(out.values())
 
 
 def zoo_layers(widths: Sequence[float] = ZOO_WIDTHS, input_size: int = 224) -> list[SimLayer]:
@@ -170,9 +154,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m mhzoo.benchmarks.simulated.build_lut",
                                  description=__doc__.split("\n\n")[0])
     ap.add_argument("--target", default="all", help="simulated target(s), comma-separated, or all")
-    ap.add_argument("--space", action="append", default=[], help="search space (repeatable)")
-    ap.add_argument("--samples", type=int, default=5000)
-    ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--zoo", action="store_true", help="the zoo's models' layers too")
     ap.add_argument("--keys", action="append", default=[], help="file of layer keys")
     ap.add_argument("--jobs", type=int, default=1)
@@ -191,8 +172,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         if a.output and len(names) != 1:
             raise ValueError("--output needs exactly one --target")
         layers: list[SimLayer] = []
-        for sp in a.space:
-            layers += space_layers(sp, a.samples, a.seed)
         if a.zoo:
             layers += zoo_layers()
         for f in a.keys:

@@ -5,7 +5,8 @@ cycles. It belongs to exactly one ZigZag version and one content of the target's
 hardware YAML, the mapping YAML and the cycle-relevant fields of ``target.json``: precision and
 engine settings), both recorded in its header; a table whose header does not match the
 installed ZigZag or the files on disk is refused with a one-line error (never used silently):
-rebuild it (``python -m mhzoo.benchmarks.simulated.build_lut``) or delete it.
+rebuild it (``python -m mhzoo.benchmarks.simulated.build_lut``; the shipped tables:
+``benchmarks/perf/sim_tables.py``) or delete it.
 
 Two tables serve a target: the one shipped in the target's folder (``lut.json``: the
 ``multi_hardware`` space's layers and the zoo's models) and the user's cache
@@ -66,7 +67,8 @@ class LookupTable:
                 raise StaleTableError(
                     f"lookup table {path} was made for {what} {have}, not {want} (installed / "
                     f"on disk); refusing it: rebuild it with `python -m "
-                    f"mhzoo.benchmarks.simulated.build_lut --target {expected['target']}` or "
+                    f"mhzoo.benchmarks.simulated.build_lut --target {expected['target']} --zoo "
+                    "--rebuild` (benchmarks/perf/sim_tables.py for the shipped tables) or "
                     "delete it")
         entries = data["entries"]
         for k, v in entries.items():
