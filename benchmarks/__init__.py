@@ -9,7 +9,8 @@ Modules: ``targets`` (targets as data), ``runner`` (LiteRT timing), ``store`` (S
 results), ``sweep`` (``bench`` sweeps, adb sweeps, log import), ``measure`` (``measure_spec``:
 one architecture), ``adb`` (phones), ``importers`` (benchmark_model logs, CSV),
 ``normalization`` (MN-Norm, paper eq. 4-5), ``report`` (Table 1), ``plots`` (Figures 1, 2, 5),
-``block_latency`` (per-block latency by prefix timing), ``quickstart``, ``cli``.
+``block_latency`` (per-block latency by prefix timing), ``simulated`` (simulated accelerator
+targets: ZigZag per-layer lookup tables), ``quickstart``, ``cli``.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ _LAZY = {
     "plot_mn_norm": "plots", "plot_latency_per_target": "plots", "plot_block_shares": "plots",
     "profile_blocks": "block_latency", "run_quickstart": "quickstart",
     "measure_spec": "measure", "MeasureResult": "measure", "spec_tflite_bytes": "measure",
+    "simulate_spec": "simulated", "list_sim_targets": "simulated",
+    "shipped_sim_targets": "simulated",
 }
 
 __all__ = sorted(_LAZY)
