@@ -198,9 +198,9 @@ def run_quickstart(out_dir: str | os.PathLike = "mhzoo-quickstart", *,
         report.notes.append(f"measured on {machine_id()} ({', '.join(local)}): LiteRT, batch 1,"
                             f" median of timed runs, input {input_size}x{input_size}; accuracy ="
                             " the paper's Table 1 where the model and width match")
-    if sims:
-        report.notes.append(f"simulated ({', '.join(sims)}): ZigZag per-layer cycles / clock, "
-                            "int8; × where the target's compatibility rules refuse the model")
+    if sims:  # (the table's own note labels them simulated)
+        report.notes.append(f"{', '.join(sims)}: int8, the sum of the layers' ZigZag cycles over "
+                            "the target's clock (benchmarks/simulated/README.md)")
     for fmt, name in (("md", "table.md"), ("csv", "table.csv"), ("json", "table.json")):
         files[f"table_{fmt}"] = atomic_write_text(out / name, render(report, fmt))
     what = " and ".join(x for x in ("this machine's CPU targets" if local else "",
