@@ -26,6 +26,8 @@ def test_quickstart_has_exactly_two_commands_and_ci_runs_the_test_one():
     assert "pytest" in test_cmd
     ci = (REPO / ".ci" / "run").read_text()
     assert test_cmd in ci.splitlines()
+    # CI runs with CI=true set by .ci/run itself: missing shared fixtures fail instead of skipping
+    assert "export CI=true" in [line.strip() for line in ci.splitlines()]
 
 
 ROW = re.compile(r"^\| `(\w+)` \| [^|]+ \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \|", re.M)
