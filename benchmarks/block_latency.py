@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from mhzoo.benchmarks.runner import RunConfig, measure_tflite
 from mhzoo.benchmarks.targets import Target, get_target
-
 from mhzoo.names import model_slug
 
 __all__ = ["BlockProfile", "profile_blocks"]
@@ -88,12 +88,12 @@ def profile_blocks(name_or_spec: Any, width: float = 1.0, target: str | Target =
     """
     import sys
 
-    from mhzoo.benchmarks.exporting import export_tflite
-    from mhzoo.export._quiet import captured_output
     from tqdm.auto import tqdm
 
     import mhzoo
+    from mhzoo.benchmarks.exporting import export_tflite
     from mhzoo.builder import get_keras, resolve_spec
+    from mhzoo.export._quiet import captured_output
     from mhzoo.widths import scale_spec
 
     t = get_target(target)

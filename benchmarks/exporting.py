@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from mhzoo.export._quiet import captured_output
 from mhzoo.export.quant import DATA_MODES
 

@@ -7,10 +7,10 @@ import warnings
 from pathlib import Path
 
 import click
-from mhzoo.export.quant import QUANT_MODES
 
 from mhzoo.bounds import MAX_CLASSES, MAX_INPUT_SIZE
 from mhzoo.cli.core import parse_width
+from mhzoo.export.quant import QUANT_MODES
 
 __all__ = ["export_cmd", "inspect_cmd"]
 
@@ -42,11 +42,10 @@ def export_cmd(name: str, width: float, quant: str, calib: Path | None, labels: 
                calibration_steps: int, qat_steps: int, output: Path, force: bool,
                as_json: bool) -> None:
     """Export model NAME to TFLite (float, fp16, dynamic, int8 PTQ or QAT)."""
-    from mhzoo.export.quant import check_mode
-    from mhzoo.export.tflite import fidelity_path, labels_and_classes
-
     from mhzoo.atomic import check_output_path
     from mhzoo.cli.core import check_model_bounds
+    from mhzoo.export.quant import check_mode
+    from mhzoo.export.tflite import fidelity_path, labels_and_classes
 
     # every argument is checked before TensorFlow loads and before anything is written
     check_mode(quant)
@@ -61,9 +60,8 @@ def export_cmd(name: str, width: float, quant: str, calib: Path | None, labels: 
     from mhzoo._quiet import import_tensorflow_quietly
 
     import_tensorflow_quietly()
-    from mhzoo.export.tflite import to_tflite
-
     import mhzoo
+    from mhzoo.export.tflite import to_tflite
     model = mhzoo.build(name, width, input_shape=(input_size, input_size, 3),
                         num_classes=num_classes, weights=weights)
     from mhzoo.export.tflite import requantization_note

@@ -92,6 +92,7 @@ def run_tflite_outputs(model: bytes, images: np.ndarray, num_threads: int = 1
     the output itself for a model that does not.
     """
     from ai_edge_litert.interpreter import Interpreter
+
     from mhzoo.export._quiet import captured_output
 
     logit_idx = logits_tensor(model)

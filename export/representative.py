@@ -85,6 +85,7 @@ def load_image(path: str | os.PathLike, height: int, width: int, channels: int =
                ) -> np.ndarray:
     """Decode one JPEG/PNG into float32 ``(height, width, channels)`` pixels in [0, 255]."""
     import tensorflow as tf
+
     from mhzoo.export._quiet import captured_output
 
     p = Path(path)

@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from mhzoo.atomic import atomic_dir, atomic_group, check_output_path
 from mhzoo.export._quiet import captured_output
 from mhzoo.export.compat import CompatReport, check_compatibility
 from mhzoo.export.fidelity import FidelityReport, compare, run_tflite_outputs
@@ -31,8 +33,6 @@ from mhzoo.export.quant import (
     io_dtype,
     make_converter,
 )
-
-from mhzoo.atomic import atomic_dir, atomic_group, check_output_path
 
 __all__ = ["DEFAULT_CALIBRATION_STEPS", "ExportResult", "export_model", "fidelity_path",
            "labels_and_classes", "read_labels", "requantization_note", "tflite_bytes",
@@ -226,9 +226,8 @@ def _progress(enabled: bool, total: int, desc: str) -> Any:
 
 def _metadata(model: Any, kwargs: dict[str, Any], quant: str, labels: list[str] | None,
               description: str | None, info: dict[str, Any]) -> Any:
-    from mhzoo.export.metadata import INFO_FILE, ImageClassifierMetadata
-
     from mhzoo import __version__
+    from mhzoo.export.metadata import INFO_FILE, ImageClassifierMetadata
 
     h, w, c = kwargs["input_shape"]
     softmax = kwargs.get("classifier_activation") is not None

@@ -18,9 +18,8 @@ def make_tflite(model: str, width: float, quant: str, out_dir: Path,
     path = out_dir / f"{model_slug(model, width)}_{input_size}_{quant}.tflite"
     if path.is_file():
         return path
-    from mhzoo.benchmarks.exporting import captured_output, export_tflite
-
     import mhzoo
+    from mhzoo.benchmarks.exporting import captured_output, export_tflite
 
     with captured_output():
         m = mhzoo.build(model, width, input_shape=(input_size, input_size, 3), batch_size=1)

@@ -53,9 +53,8 @@ def main() -> int:
     from mhzoo._quiet import import_tensorflow_quietly
 
     import_tensorflow_quietly()
-    from mhzoo.benchmarks.runner import RunConfig, machine_info, measure_tflite
-
     from mhzoo.atomic import atomic_write_text
+    from mhzoo.benchmarks.runner import RunConfig, machine_info, measure_tflite
 
     cfg = RunConfig(warmup_runs=5, warmup_min_s=0.0, min_runs=args.runs, max_runs=args.runs,
                     min_time_s=0.0, max_time_s=600.0, rel_precision=0.0)

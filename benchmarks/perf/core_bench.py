@@ -16,10 +16,9 @@ import statistics
 import sys
 import time
 
-from mhzoo.benchmarks.runner import machine_info
-
 import mhzoo
 from mhzoo._quiet import import_tensorflow_quietly
+from mhzoo.benchmarks.runner import machine_info
 
 
 def main() -> int:

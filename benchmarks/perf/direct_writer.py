@@ -63,9 +63,8 @@ def random_spec(rng: np.random.Generator, index: int):
 
 def converter_file(spec, quant: str, size: int, path: Path) -> float:
     """Export ``spec`` as the harness does; returns the seconds it took."""
-    from mhzoo.benchmarks.exporting import captured_output, export_tflite
-
     import mhzoo
+    from mhzoo.benchmarks.exporting import captured_output, export_tflite
 
     t0 = time.perf_counter()
     with captured_output():
@@ -104,11 +103,10 @@ def main() -> None:
                     default=Path(__file__).resolve().parent / "results" / "direct_writer.md")
     args = ap.parse_args()
 
-    from mhzoo.benchmarks.runner import machine_info
-    from mhzoo.export.direct import compare_structure, describe_structure, spec_to_tflite_bytes
-
     import mhzoo
     from mhzoo.atomic import atomic_write_bytes
+    from mhzoo.benchmarks.runner import machine_info
+    from mhzoo.export.direct import compare_structure, describe_structure, spec_to_tflite_bytes
     from mhzoo.registry import get_spec
 
     names = args.models.split(",") if args.models else mhzoo.list_models(kind="classifier")

@@ -19,11 +19,11 @@ from pathlib import Path
 
 import numpy as np
 from _common import load_note
+
+import mhzoo
 from mhzoo.benchmarks.exporting import captured_output
 from mhzoo.benchmarks.runner import machine_info, measure_tflite
 from mhzoo.export import to_tflite
-
-import mhzoo
 from mhzoo.models import table
 from mhzoo.spec import ArchSpec
 

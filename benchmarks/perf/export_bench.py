@@ -76,9 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     from mhzoo._quiet import import_tensorflow_quietly
 
     import_tensorflow_quietly()
-    from mhzoo.export import QUANT_MODES, to_tflite
-
     import mhzoo
+    from mhzoo.export import QUANT_MODES, to_tflite
 
     model = mhzoo.build(args.model, classifier_activation=None)
     rng = np.random.default_rng(1)

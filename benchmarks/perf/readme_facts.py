@@ -34,10 +34,9 @@ def count_unverified(node: object) -> int:
 
 def edgetpu_cpu_share(input_size: int = 96) -> dict:
     """Edge TPU CPU share of an int8_full MobileNetV3 Large export (random weights)."""
+    import mhzoo
     from mhzoo.benchmarks.exporting import captured_output
     from mhzoo.export import to_tflite
-
-    import mhzoo
 
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, size=(8, input_size, input_size, 3)).astype(np.float32)
@@ -53,9 +52,8 @@ def main() -> int:
     ap.add_argument("--out", type=Path, default=HERE / "results" / "readme_facts.md")
     args = ap.parse_args()
 
-    from mhzoo.search import get_space, list_spaces
-
     import mhzoo
+    from mhzoo.search import get_space, list_spaces
 
     lines = ["# README facts, recomputed", "",
              "`python benchmarks/perf/readme_facts.py` (computed, not timed: the same on every "

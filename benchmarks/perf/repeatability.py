@@ -33,10 +33,9 @@ def main() -> int:
     from mhzoo._quiet import import_tensorflow_quietly
 
     import_tensorflow_quietly()
+    from mhzoo.atomic import atomic_write_text
     from mhzoo.benchmarks.runner import RunConfig, machine_info, measure_tflite
     from mhzoo.benchmarks.targets import get_target
-
-    from mhzoo.atomic import atomic_write_text
 
     cfg = RunConfig()
     rows = []

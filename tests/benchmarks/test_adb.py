@@ -8,6 +8,7 @@ import stat
 import textwrap
 
 import pytest
+
 from mhzoo.benchmarks.adb import benchmark_model_args
 from mhzoo.benchmarks.targets import get_target
 

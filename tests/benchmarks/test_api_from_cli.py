@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from mhzoo.benchmarks.report import choose_machine, table_from_db
 from mhzoo.benchmarks.sweep import check_phone_targets
 from mhzoo.benchmarks.targets import parse_targets

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from mhzoo.benchmarks.importers import (
     parse_benchmark_model_output,
     read_benchmark_model_output,

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+
 from mhzoo.benchmarks import LatencyStore, RunConfig, measure_spec
 from mhzoo.benchmarks.store import arch_hash
-
 from mhzoo.spec import ArchSpec, Conv, GlobalPool, InvertedBottleneck
 from mhzoo.widths import scale_spec
 

@@ -7,6 +7,7 @@ import csv
 import json
 
 import pytest
+
 from mhzoo.benchmarks.normalization import mn_norm, normalization_factors, parse_assignments
 
 FACTORS = {"cpu_float": 40.0, "cpu_uint8": 15.0, "gpu": 6.0, "dsp": 4.0, "edgetpu": 2.5}

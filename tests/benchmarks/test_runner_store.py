@@ -11,6 +11,7 @@ import sys
 import time
 
 import pytest
+
 from mhzoo.benchmarks.runner import RunConfig, machine_info, measure_tflite, summarize
 from mhzoo.benchmarks.store import LatencyRecord, LatencyStore, arch_hash
 
@@ -32,6 +33,21 @@ def test_measure_small_model(tiny_tflite):
     assert ref.delegate == "none" and ref.median_ms > 0
     info = machine_info()
     assert info["runtime_version"] and info["cpu_model"] and info["machine"]
+
+
+def test_thread_cpu_clock_is_the_same_loop_on_another_clock(tiny_tflite):
+    from mhzoo.search.latency.cputime import measure_tflite_cpu_time
+
+    wall = measure_tflite(tiny_tflite, "cpu_fp32", config=FAST)
+    cpu = measure_tflite_cpu_time(tiny_tflite, "cpu_fp32", config=FAST)
+    assert "clock" not in wall.config and cpu.config["clock"] == "thread_cpu_time"
+    assert len(cpu.samples_ms) >= 15 and cpu.median_ms > 0
+    # CPU time of the calling thread never exceeds the wall time much on one thread
+    assert cpu.median_ms <= 3 * wall.median_ms
+    with pytest.raises(ValueError, match="single-threaded"):
+        measure_tflite(tiny_tflite, "cpu_fp32_t2", config=FAST, clock="thread_cpu")
+    with pytest.raises(ValueError, match="unknown clock"):
+        measure_tflite(tiny_tflite, "cpu_fp32", config=FAST, clock="sundial")
 
 
 def test_summary_is_robust_to_outliers():
@@ -172,9 +188,8 @@ def test_db_folder_is_blamed(cli, tmp_path, tiny_tflite, one_line_error, unwrita
 def test_export_leftovers_of_a_killed_run_are_removed(tmp_path):
     """benchmarks export through mhzoo.export.to_tflite (atomic, pid-tagged temporaries): a
     temporary left by a SIGKILLed export is removed by the next export to that path."""
-    from mhzoo.benchmarks.exporting import export_tflite
-
     import mhzoo
+    from mhzoo.benchmarks.exporting import export_tflite
 
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
