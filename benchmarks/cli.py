@@ -157,18 +157,13 @@ def bench_cmd(models: tuple[str, ...], targets: str, db: str | None, as_json: bo
     click.echo(f"machine: {results[0].record.machine}; database: {dbp}", err=True)
 
 
-def _check_outputs(*paths: str | None) -> None:
-    """Validate output files up front: not a folder, parent folder exists and is writable
-    (existing files are replaced), no two outputs on the same path."""
-    from mhzoo.atomic import check_output_path
+def _check_outputs(*paths: str | None, force: bool) -> None:
+    """Validate output files up front (mhzoo.atomic's one rule): not a folder, link or device,
+    parent folder exists and is writable, an existing file only with ``--force``, no two
+    outputs on the same path."""
+    from mhzoo.atomic import check_output_paths
 
-    given = [p for p in paths if p is not None]
-    seen: set[Path] = set()
-    for p in given:
-        resolved = check_output_path(p, force=True).resolve()
-        if resolved in seen:
-            raise ValueError(f"two outputs go to the same file: {p}")
-        seen.add(resolved)
+    check_output_paths(paths, force=force)
 
 
 def _write_or_echo(text: str, output: str | None) -> None:
@@ -211,11 +206,13 @@ def _write_or_echo(text: str, output: str | None) -> None:
               help="Also write Figure 5 (accuracy vs latency per target) to this PNG.")
 @click.option("--output", "-o", type=click.Path(dir_okay=False), default=None,
               help="Write the table to this file instead of stdout.")
+@click.option("--force", is_flag=True, help="Replace existing output files (-o, --plot, "
+              "--plot-latency).")
 def report_cmd(latencies: str | None, dataset: str | None, db: str | None,
                machine: str | None, targets: str | None, reference: str | None,
                input_size: int | None, norm_factors: str | None, weights: str | None,
                fmt: str, plot: str | None,
-               plot_latency: str | None, output: str | None) -> None:
+               plot_latency: str | None, output: str | None, force: bool) -> None:
     """Table-1 style report with MN-Norm avg/max (paper eq. 4-5) from measured latencies.
 
     \b
@@ -239,7 +236,8 @@ def report_cmd(latencies: str | None, dataset: str | None, db: str | None,
     for p in (plot, plot_latency):
         if p is not None and not p.lower().endswith(".png"):
             raise ValueError(f"plot path must end in .png, got {p}")
-    _check_outputs(output, plot, plot_latency)  # before any table is computed or printed
+    # before any table is computed or printed; the writes below replace only what passed here
+    _check_outputs(output, plot, plot_latency, force=force)
     factors = parse_assignments(norm_factors, "normalization factor") if norm_factors else None
     w = parse_assignments(weights, "weight") if weights else None
     printed = None

@@ -83,7 +83,7 @@ def mn_norm_scales(factors: Mapping[str, float],
 
     With them ``f_avg = sum_i s_i * L_i / N`` (``N = len(factors)``) and
     ``f_max = max_i s_i * L_i``: the form array code uses (e.g. the search's in-graph reward,
-    :mod:`mhzoo.search.rewards`), so every MN-Norm value comes from these definitions.
+    :mod:`mhzoo.search.tunas.rewards`), so every MN-Norm value comes from these definitions.
     """
     if not factors:
         raise ValueError("no normalization factors (the hardware set is empty)")

@@ -196,6 +196,21 @@ def test_outputs_checked_before_the_table(cli, paper_csv, tmp_path, one_line_err
     assert list(tmp_path.iterdir()) == []
 
 
+def test_existing_outputs_are_replaced_only_with_force(cli, paper_csv, tmp_path,
+                                                      one_line_error):
+    args = ["report", "--latencies", paper_csv, "--norm-factors", _factors_arg(FACTORS)]
+    notes = tmp_path / "notes.md"
+    notes.write_text("my notes\n")
+    one_line_error(cli(*args, "-o", notes), "--force")
+    assert notes.read_text() == "my notes\n"
+    r = cli(*args, "-o", notes, "--force")
+    assert r.exit_code == 0 and "MN-Norm" in notes.read_text()
+    link = tmp_path / "link.md"
+    link.symlink_to(notes)
+    one_line_error(cli(*args, "-o", link, "--force"), "link")
+    assert link.is_symlink()
+
+
 def _record(model, width, input_size, target="cpu_fp32", ms=5.0):
     from mhzoo.benchmarks.store import LatencyRecord
 
