@@ -1,5 +1,6 @@
 """Helpers for the weights tests: upstream fixture names, a tolerance measure, a loopback Hub,
-a loopback file server, a Model Garden checkpoint writer and non-trivial random weights.
+a loopback file server, a Model Garden checkpoint writer and smooth random images (live test
+weights come from ``tests/live_models.py``: ``calibrate``).
 
 (A uniquely named module: test files import it, never ``conftest``.)
 """
@@ -268,33 +269,6 @@ class FileServer:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
-
-
-def quantization_friendly_weights(model, images: np.ndarray, seed: int = 0) -> None:
-    """Random but meaningful weights: He-scaled kernels, batch-norm statistics measured on
-    ``images`` (one training-mode pass with momentum 0), random gamma / beta, residual branches
-    scaled down (gamma x 0.3 on projections) so that int8 activations keep ~35 dB SQNR, as a
-    trained network does (Keras defaults give ~1e-9 logits, pure int8 noise)."""
-    rng = np.random.default_rng(seed)
-    for layer in model.layers:
-        ws = layer.get_weights()
-        kind = type(layer).__name__
-        if ws and kind in ("Conv2D", "DepthwiseConv2D", "Dense"):
-            k = ws[0]
-            fan = np.prod(k.shape[:2]) if kind == "DepthwiseConv2D" else np.prod(k.shape[:-1])
-            layer.set_weights([rng.normal(0, np.sqrt(2.0 / fan), k.shape)] +
-                              [rng.normal(0, 0.1, w.shape) for w in ws[1:]])
-    bns = [la for la in model.layers if type(la).__name__ == "BatchNormalization"]
-    old = [la.momentum for la in bns]
-    for la in bns:
-        la.momentum = 0.0
-    model(images, training=True)
-    for la, m in zip(bns, old, strict=True):
-        la.momentum = m
-        g, b, mean, var = la.get_weights()
-        scale = 0.3 if "project" in la.name else 1.0
-        la.set_weights([scale * rng.uniform(0.7, 1.3, g.shape), scale * rng.uniform(-0.2, 0.2,
-                        b.shape), mean, var])
 
 
 def smooth_images(n: int, size: int, seed: int = 0) -> np.ndarray:
