@@ -4,6 +4,7 @@ it on held-out rows, and predict latency (and MN-Norm) of genotypes."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import click
@@ -22,7 +23,8 @@ from mhzoo.search.cost import (
 
 __all__ = ["costmodel_cmd"]
 
-KINDS = {"linear": "LinearCostModel", "lut": "BlockLUTModel"}
+KINDS = {"linear": "LinearCostModel", "lut": "BlockLUTModel", "kernel": "KernelCostModel",
+         "simulated": ""}
 
 
 def _dataset(path: str, space_name: str | None, options: tuple[str, ...],
@@ -40,25 +42,72 @@ _DATA = click.option("--data", required=True, type=click.Path(dir_okay=False),
                      help="Dataset: CSV (genotype or FBNet ops + <target>_ms) or a .sqlite store.")
 _ROWS = click.option("--rows", default=None, metavar="A:B",
                      help="Rows of the dataset to use (e.g. :1000 to fit, 1000: to evaluate).")
+
+
 @costmodel_cmd.command("fit")
-@_DATA
+@click.option("--data", default=None, type=click.Path(dir_okay=False),
+              help="Dataset: CSV (genotype or FBNet ops + <target>_ms) or a .sqlite store "
+                   "(not with --kind simulated).")
 @click.option("--space", "space_name", default=None,
-              help="Space (default: the one the genotypes record).")
+              help="Space (default: the one the genotypes record; needed by --kind simulated).")
 @OPTION
-@click.option("--target", required=True, help="Latency column to fit (e.g. cpu_fp32).")
-@click.option("--kind", type=click.Choice(sorted(KINDS)), default="linear", show_default=True)
+@click.option("--target", required=True, help="Latency column to fit (e.g. cpu_fp32), or the "
+                                               "simulated target of --kind simulated.")
+@click.option("--kind", type=click.Choice(sorted(KINDS)), default="linear", show_default=True,
+              help="kernel: kernel-level model, written compiled into linear weights (what the "
+                   "search loads) with the kernel model beside it; simulated: the exact model "
+                   "of a sim_* target from its layer tables (no data).")
 @_ROWS
 @click.option("--machine", default=None, help="Machine key (stores with several machines).")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False))
-@click.option("--force", is_flag=True, help="Replace an existing output.")
-def fit_cmd(data: str, space_name: str | None, options: tuple[str, ...], target: str, kind: str,
-            rows: str | None, machine: str | None, output: str, force: bool) -> None:
+@click.option("--kernel-output", default=None, type=click.Path(dir_okay=False),
+              help="--kind kernel: where the kernel model goes (default OUTPUT's stem + "
+                   "'.kernel.json').")
+@click.option("--force", is_flag=True, help="Replace existing outputs.")
+def fit_cmd(data: str | None, space_name: str | None, options: tuple[str, ...], target: str,
+            kind: str, rows: str | None, machine: str | None, output: str,
+            kernel_output: str | None, force: bool) -> None:
     """Fit a cost model of one target and write it as JSON."""
     check_output_path(output, force=force)
+    if kind == "simulated":
+        if data is not None or rows is not None:
+            raise ValueError("--kind simulated takes no --data / --rows: the model is the "
+                             "simulator's lookup table, compiled")
+        if not space_name:
+            raise ValueError("--kind simulated needs --space")
+        from mhzoo.benchmarks.targets import get_target
+        from mhzoo.search.cost.simulated import simulated_cost_model
+
+        if not get_target(target).is_simulated:
+            raise ValueError(f"target {target!r} is not simulated; --kind simulated is for "
+                             "sim_* targets")
+        model = simulated_cost_model(open_space(space_name, options), target,
+                                     machine=machine or "")
+        model.save(output)
+        click.echo(f"simulated cost model of {target} (simulated; {model.space.name}, "
+                   f"{model.feature_size} features, exact) -> {output}")
+        return
+    if data is None:
+        raise ValueError(f"--kind {kind} needs --data")
+    kpath = None
+    if kind == "kernel":
+        kpath = kernel_output or str(Path(output).with_suffix("")) + ".kernel.json"
+        if Path(kpath).resolve() == Path(output).resolve():
+            raise ValueError("--kernel-output must differ from --output")
+        check_output_path(kpath, force=force)
     ds = _dataset(data, space_name, options, [target], machine).rows(rows)
     cls = getattr(cost, KINDS[kind])
     model = cls.fit(ds.space, ds.genotypes, ds.y(target), target, machine=ds.machine or "")
     model.info["data"] = {"source": data, "rows": rows or ":"}
+    if kpath is not None:
+        model.save(kpath)
+        compiled = model.compile_linear()
+        compiled.info["kernel_model"] = Path(kpath).name
+        compiled.save(output)
+        click.echo(f"kernel cost model of {target} ({ds.space.name}, {len(ds)} architectures, "
+                   f"{model.feature_size} terms, lambda {model.info['lambda']:.3g}) -> {kpath}; "
+                   f"compiled linear ({compiled.feature_size} features) -> {output}")
+        return
     model.save(output)
     click.echo(f"{kind} cost model of {target} ({ds.space.name}, {len(ds)} architectures, "
                f"{model.feature_size} features, lambda {model.info['lambda']:.3g}) -> {output}")

@@ -17,7 +17,9 @@ __all__ = ["collect_cmd", "dataset_cmd", "merge_cmd"]
 
 @click.command("collect")
 @click.option("--space", "space_name", required=True, help="Search space name.")
-@click.option("--target", "targets", required=True, help="Local targets, e.g. cpu_fp32,cpu_int8.")
+@click.option("--target", "targets", required=True,
+              help="Local or simulated targets, e.g. cpu_fp32,cpu_int8,sim_edgetpu "
+                   "(simulated ones are not timed: their latency is the layer table's).")
 @click.option("--n", "n", type=click.IntRange(1, 10_000_000), default=None,
               help="Number of seeded uniform samples (or the first N of --genotypes).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Sampling seed.")

@@ -1,6 +1,7 @@
 """Latency cost models (numpy only): the TuNAS linear model on the one feature implementation,
-an additive block lookup table, quality metrics, multi-hardware MN-Norm cost, few-shot models for
-new devices, datasets, and the cost-model folder the search reads.
+an additive block lookup table, a kernel-level additive model compiled into linear weights,
+simulated targets' exact models, quality metrics, multi-hardware MN-Norm cost, few-shot models
+for new devices, datasets, and the cost-model folder the search reads.
 
 ::
 
@@ -25,12 +26,14 @@ from mhzoo.search.cost.features import (
 )
 from mhzoo.search.cost.fewshot import few_shot_curve
 from mhzoo.search.cost.folder import load_cost_models
+from mhzoo.search.cost.kernel import KernelCostModel
 from mhzoo.search.cost.linear import LinearCostModel
 from mhzoo.search.cost.lut import BlockLUTModel
 from mhzoo.search.cost.metrics import kendall_tau, quality, scatter_plot, spearman_rho
 from mhzoo.search.cost.multi import MultiHardwareCost
 
-__all__ = ["BlockLUTModel", "CostModel", "Dataset", "LinearCostModel", "MultiHardwareCost",
+__all__ = ["BlockLUTModel", "CostModel", "Dataset", "KernelCostModel", "LinearCostModel",
+           "MultiHardwareCost",
            "feature_matrix", "feature_size", "features_from_masks", "few_shot_curve",
            "genotype_features", "kendall_tau", "load_cost_models", "load_dataset", "load_model",
            "masks_of", "model_kinds", "quality", "scatter_plot", "spearman_rho",

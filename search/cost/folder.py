@@ -3,7 +3,9 @@ and the MN-Norm factors beside them.
 
 A cost-model folder holds one linear model JSON per target (``mhzoo search costmodel fit``;
 models of other kinds are ignored, since only linear ones evaluate in-graph from fractional
-masks) and optionally ``reference_ms.json``, the reference model's latency per target
+masks: a kernel model is kept beside the linear model compiled from it; a simulated target's
+linear model, compiled from its layer tables, is refused once ZigZag or the target's files
+changed) and optionally ``reference_ms.json``, the reference model's latency per target
 (MobileNetV1 1.0, the paper's MN-Norm factors ``C_i``)::
 
     {"format": "mhzoo.reference_ms", "reference": "mobilenet_v1@1.0", "input_size": 224,
@@ -27,6 +29,7 @@ from typing import Any
 from mhzoo.atomic import atomic_write_text
 from mhzoo.search.cost.base import FORMAT, load_model
 from mhzoo.search.cost.linear import LinearCostModel
+from mhzoo.search.cost.simulated import check_simulated_model
 from mhzoo.search.jsonfile import read_json, read_tagged_json
 from mhzoo.search.space import Space
 
@@ -79,6 +82,10 @@ def load_cost_models(sources: Sequence[str | os.PathLike] | str | os.PathLike,
         if not isinstance(m, LinearCostModel):
             skipped.append(f"{f.name} ({m.kind})")
             continue
+        try:
+            check_simulated_model(m)
+        except ValueError as exc:
+            raise ValueError(f"{f}: {exc}") from None
         if m.target in models:
             raise ValueError(f"two linear cost models for target {m.target!r} ({f}); keep one "
                              "per target")

@@ -34,23 +34,48 @@ from mhzoo.search.cost.lut import PRIOR_FEATURES, block_prior
 from mhzoo.search.cost.ridge import fit_ridge
 from mhzoo.search.space import Genotype, Space
 
-__all__ = ["LinearCostModel", "column_priors"]
+__all__ = ["LinearCostModel", "column_blocks", "column_priors"]
 
 
 def column_priors(space: Space, input_size: int | None = None) -> np.ndarray:
     """``feature_size x len(PRIOR_FEATURES)``: for every feature column, the per-block prior
     features (:func:`mhzoo.search.cost.lut.block_prior`: MAdds, weights, outputs) of the block
-    that the column's choices make its slot emit (zeros for a skipped layer).
-
-    Each column fixes its slot's input width, output width and active op choices, and a slot's
-    input resolution does not depend on the genotype (only stride-1 layers are skippable), so
-    the block is determined. Found by enumerating every choice combination of each slot.
-    """
+    that the column's choices make its slot emit (zeros for a skipped layer); see
+    :func:`column_blocks`."""
     size = int(input_size or space.options.get("input_size") or 224)
     index = slot_index(space)
     if size in index.priors:
         return index.priors[size].copy()
-    out = np.zeros((index.size, len(PRIOR_FEATURES)))
+    out = column_blocks(space, lambda b, r, c: block_prior(b, r, c)[1], len(PRIOR_FEATURES),
+                        size)
+    index.priors[size] = out
+    return out.copy()
+
+
+def column_blocks(space: Space, block_fn: Callable[[Any, int, int], Sequence[float] | float],
+                  width: int = 1, input_size: int | None = None) -> np.ndarray:
+    """``feature_size x width``: ``block_fn(block, res, cin)`` of the block that each feature
+    column's choices make its slot emit, with that block's input resolution ``res`` and width
+    ``cin`` (zeros for a skipped layer). ``block_fn`` is called once per distinct
+    ``(block, res, cin)``.
+
+    Each column fixes its slot's input width, output width and active op choices, and a slot's
+    input resolution does not depend on the genotype (only stride-1 layers are skippable), so
+    the block is determined. Found by enumerating every choice combination of each slot. With
+    ``block_fn`` a block's cost under an additive model, ``features @ column`` is the sum of the
+    genotype's slot blocks' costs: how an additive model compiles into linear weights.
+    """
+    size = int(input_size or space.options.get("input_size") or 224)
+    index = slot_index(space)
+    out = np.zeros((index.size, width))
+    values: dict[tuple[Any, int, int], np.ndarray] = {}
+
+    def value(block: Any, res: int, cin: int) -> np.ndarray:
+        key = (block, res, cin)
+        if key not in values:
+            values[key] = np.asarray(block_fn(block, res, cin), np.float64).reshape(width)
+        return values[key]
+
     base = list(space.genotype([0] * len(space.decisions)).indices)
     memo: dict[tuple[Any, int, int], tuple[list[float], int, int]] = {}
 
@@ -108,10 +133,9 @@ def column_priors(space: Space, input_size: int | None = None) -> np.ndarray:
                     block = s.emit(idx)
                     if block is not None:
                         out[offset + (i_out * n_in + i_in) * n_g + pos] = \
-                            prior(block, res, cin)[0]
+                            value(block, res, cin)
         earlier.update(s.refs)
-    index.priors[size] = out
-    return out.copy()
+    return out
 
 
 class LinearCostModel(CostModel):

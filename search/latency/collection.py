@@ -1,12 +1,15 @@
 """Latency collection for cost models: many architectures of a space, measured and stored.
 
 ``collect`` measures every genotype of a list (seeded samples of a space, or given) on local
-targets through :func:`mhzoo.benchmarks.measure_spec`, one SQLite row per (concrete spec,
-target, machine) with the genotype string in the row's ``info``. Every row is its own
-transaction, so a run killed at any point (even SIGKILL) keeps only finished rows and a rerun
-measures only what is missing. ``shard=(i, n)`` keeps the architectures whose store key hashes
-to ``i`` modulo ``n`` (:mod:`mhzoo.search.latency.shards`), so several machines split one
-collection and :func:`~mhzoo.search.latency.shards.merge_stores` joins their databases.
+targets through :func:`mhzoo.benchmarks.measure_spec`, and takes simulated targets
+(``sim_edgetpu``, ...) the same way: their latency is the simulator's layer table, not timed, so
+no clock, timing budget or extra pass applies to them and their rows say ``simulated``. One
+SQLite row per (concrete spec, target, machine) with the genotype string in the row's
+``info``. Every row is its own transaction, so a run killed at any point (even SIGKILL) keeps
+only finished rows and a rerun measures only what is missing. ``shard=(i, n)`` keeps the
+architectures whose store key hashes to ``i`` modulo ``n`` (:mod:`mhzoo.search.latency.shards`),
+so several machines split one collection and
+:func:`~mhzoo.search.latency.shards.merge_stores` joins their databases.
 
 Collection timing budget (:data:`FAST_CONFIG`): one warm-up run, then at least 7 timed runs
 and 0.2 s, stopping when the 95% interval of the median is within 3% or at 1 s (the latency is
@@ -87,12 +90,13 @@ def collect(space: Space, genotypes: Sequence[Genotype], targets: str | Iterable
             config: RunConfig | None = None, shard: tuple[int, int] = (0, 1),
             progress: bool = True, machine: str | None = None, clock: str = "cpu",
             passes: int = 1, timer: Callable[..., Any] | None = None) -> CollectSummary:
-    """Measure ``genotypes`` of ``space`` on local ``targets`` into the store ``db``.
+    """Measure ``genotypes`` of ``space`` on local (or simulated) ``targets`` into ``db``.
 
     Args:
         space: the space the genotypes belong to (its options: input size, strides, width).
         genotypes: the architectures; all are decoded and checked before anything is measured.
-        targets: local target names (``"cpu_fp32,cpu_int8"``) or :class:`Target` values.
+        targets: local or simulated target names (``"cpu_fp32,sim_edgetpu"``) or
+            :class:`Target` values.
         db: the SQLite results database (created if missing).
         input_size: image size (default the space's ``input_size`` option, else 224).
         num_classes: classifier size (default the space's, else 1000).
@@ -116,7 +120,7 @@ def collect(space: Space, genotypes: Sequence[Genotype], targets: str | Iterable
     ts = parse_targets(targets) if isinstance(targets, str) else [get_target(t) for t in targets]
     if not ts:
         raise ValueError("no targets given")
-    remote = [t.name for t in ts if not t.is_local]
+    remote = [t.name for t in ts if not (t.is_local or t.is_simulated)]
     if remote:
         raise ValueError(f"target(s) {', '.join(remote)} run on a phone; collect them with "
                          "`mhzoo bench --adb` and import the results")
@@ -129,7 +133,7 @@ def collect(space: Space, genotypes: Sequence[Genotype], targets: str | Iterable
     if timer is None:
         timer = measure_tflite_cpu_time if clock == "cpu" else measure_tflite
         if clock == "cpu":
-            multi = [t.name for t in ts if t.threads != 1]
+            multi = [t.name for t in ts if not t.is_simulated and t.threads != 1]
             if multi:
                 raise ValueError(f"target(s) {', '.join(multi)} use several threads; measure "
                                  "them with clock 'wall'")
@@ -172,8 +176,11 @@ def collect(space: Space, genotypes: Sequence[Genotype], targets: str | Iterable
                                       "clock": clock, "passes": 1,
                                       "pass_medians": None})
                             done = not res.cached
-                            if done and res.record.info.get("pass_medians") is None:
+                            if (done and not t.is_simulated
+                                    and res.record.info.get("pass_medians") is None):
                                 _fix_first_pass(store, res.record)
+                        elif t.is_simulated:  # deterministic: one pass is every pass
+                            done = False
                         else:
                             done = _extra_pass(store, spec, t, key, mid, p, size, classes,
                                                cfg, writer, timer)

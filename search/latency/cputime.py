@@ -30,6 +30,9 @@ def measure_tflite_cpu_time(model: str | os.PathLike | bytes, target: str | Targ
     :func:`mhzoo.benchmarks.runner.measure_tflite` with ``clock="thread_cpu"`` (same
     interpreter, inputs, pinning and stopping rule; the budget itself runs on wall time)."""
     t = get_target(target) if target is not None else get_target("cpu_fp32")
+    if t.is_simulated:
+        raise ValueError(f"target {t.name!r} is simulated: its latency is the simulator's "
+                         "(mhzoo.benchmarks.measure_spec), not timed")
     if not t.is_local:
         raise ValueError(f"target {t.name!r} runs on a phone")
     return measure_tflite(model, t, config=config, clock="thread_cpu")
