@@ -295,7 +295,10 @@ def _cost_models(out: Path, deploy: Any, targets: list[str], given: Any, budget:
 
 
 def _calibration_images(source: Any, budget: Budget, seed: int, size: int) -> Any:
-    mask = data_lib.held_out_mask(source.num_examples, 100 if budget is TINY else 5000, seed)
+    held = 100 if budget is TINY else 5000
+    mask = data_lib.held_out_mask(source.num_examples, held, seed,
+                                  remedy=f"regenerate holds out {held} images: give a larger "
+                                         "data set")
     ds = data_lib.make_dataset(source, mask=mask, training=False, batch_size=8, image_size=size,
                                augmentation="small", limit=budget.calibration_images)
     images = [x.numpy() for x, _ in ds]

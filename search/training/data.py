@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from mhzoo._quiet import native_stderr_muted
 from mhzoo.search.training.sources import (
     ENCODED_KEY,
     LABEL_KEY,
@@ -283,7 +284,13 @@ def distribute(strategy: Any, source: DataSource, *, global_batch: int, **kwargs
 
 def find_undecodable(source: DataSource, mask: np.ndarray | None = None) -> str | None:
     """The first example of the split (``mask``; ``None``: all) whose image does not decode,
-    named by file (or shard and record number); ``None`` when every image decodes."""
+    named by file (or shard and record number); ``None`` when every image decodes. The
+    decoder's own stderr lines are muted: the caller names the file in one line."""
+    with native_stderr_muted():
+        return _first_undecodable(source, mask)
+
+
+def _first_undecodable(source: DataSource, mask: np.ndarray | None) -> str | None:
     import tensorflow as tf  # lazy: no TensorFlow at import time
 
     if source.kind == "folder":

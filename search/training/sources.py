@@ -301,14 +301,16 @@ def check_held_out(held_out: Any) -> float:
     return float(held_out)
 
 
-def held_out_mask(num_examples: int, held_out: float, seed: int) -> np.ndarray:
+def held_out_mask(num_examples: int, held_out: float, seed: int,
+                  remedy: str = "use a smaller --held-out") -> np.ndarray:
     """Boolean mask of the held-out examples: a seeded random subset of ``held_out`` examples
-    (a fraction in (0, 1) or a count), disjoint from the training split by construction."""
+    (a fraction in (0, 1) or a count), disjoint from the training split by construction.
+    ``remedy`` ends the error of a split that leaves no training image (the caller's option)."""
     check_held_out(held_out)
     k = round(held_out * num_examples) if held_out < 1 else int(held_out)
     if not 0 < k < num_examples:
-        raise ValueError(f"held-out split of {held_out:g} leaves {num_examples - k} of "
-                         f"{num_examples} images for training; use a smaller --held-out")
+        raise ValueError(f"held-out split of {held_out:g} leaves {max(num_examples - k, 0)} of "
+                         f"{num_examples} images for training; {remedy}")
     mask = np.zeros(num_examples, bool)
     mask[np.random.default_rng(seed).permutation(num_examples)[:k]] = True
     return mask

@@ -239,7 +239,10 @@ def prepare_search(request: SearchRequest | None = None, **fields: Any) -> Prepa
     if source.num_classes < 2:
         raise ValueError(f"data {source.root} has {source.num_classes} class; the search needs "
                          "at least 2")
-    mask = sources.held_out_mask(source.num_examples, config.shared.held_out, r.seed)
+    mask = sources.held_out_mask(
+        source.num_examples, config.shared.held_out, r.seed,
+        remedy=f"the {config.name} preset holds out {config.shared.held_out:g} images for the "
+               "controller's reward: give a larger data set")
     n_train, n_valid = int((~mask).sum()), int(mask.sum())
     if r.limit_train is not None:
         n_train = min(n_train, r.limit_train)

@@ -41,6 +41,24 @@ def _args(cost, data, out, **kw):
     return flat
 
 
+def test_data_smaller_than_the_presets_split_names_the_preset(cost_dir, tmp_path):
+    """``search run`` has no --held-out: a too-small data set is told what the preset holds out
+    (it used to be told to use a smaller --held-out)."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for c in range(2):
+        (tmp_path / "data" / f"c{c}").mkdir(parents=True)
+        for i in range(6):
+            Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(
+                tmp_path / "data" / f"c{c}" / f"{i}.png")
+    res = _cli(_args(cost_dir, tmp_path / "data", tmp_path / "out",
+                     **{"--norm-factors": "cpu_fp32=1,cpu_int8=1"}))
+    _one_line_error(res, "cpu-proxy preset holds out")
+    assert "--held-out" not in res.output and "leaves 0 of 12" in res.output
+
+
 def test_bad_inputs_are_one_line_errors_and_leave_nothing(cost_dir, shared_data, tmp_path):
     from mhzoo.search.cost import LinearCostModel
     data = shared_data / "cifar10"

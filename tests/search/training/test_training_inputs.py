@@ -74,3 +74,29 @@ def test_undecodable_image_is_named_and_the_run_marked_failed(tmp_path):
     _one_line_error(res, str(bad))
     record = json.loads((out / "run.json").read_text())
     assert record["status"] == "failed" and record["error"]
+
+
+def test_the_undecodable_image_diagnostic_prints_no_decoder_lines(tmp_path, capfd):
+    """libjpeg prints its own line on fd 2 for a truncated JPEG ("Input file read error",
+    "Improper call to JPEG library ..."); the diagnostic that names the file mutes it, so the
+    CLI's error stays one line."""
+    tf = pytest.importorskip("tensorflow")
+    from mhzoo.search.training.data import find_undecodable
+    from mhzoo.search.training.sources import open_data
+
+    data = _folder(tmp_path / "data", per_class=3)
+    bad = data / "class0" / "broken.jpg"
+    Image.fromarray(np.full((32, 32, 3), 128, np.uint8)).save(bad)
+    bad.write_bytes(bad.read_bytes()[:200])  # truncated: libjpeg complains on stderr
+    raw_noise = _native_lines(tf, bad, capfd)
+    assert raw_noise, "the decoder printed nothing: this test would prove nothing"
+    assert find_undecodable(open_data(str(data))) == str(bad)
+    assert capfd.readouterr().err.strip() == ""
+
+
+def _native_lines(tf, path, capfd) -> str:
+    """What decoding ``path`` prints on fd 2."""
+    capfd.readouterr()
+    with pytest.raises(tf.errors.InvalidArgumentError):
+        tf.io.decode_image(tf.io.read_file(str(path)), channels=3, expand_animations=False)
+    return capfd.readouterr().err.strip()
