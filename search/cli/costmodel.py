@@ -1,5 +1,6 @@
-"""``mhzoo search costmodel fit|eval|predict``: fit a latency cost model from a dataset, score
-it on held-out rows, and predict latency (and MN-Norm) of genotypes."""
+"""``mhzoo search costmodel fit|eval|predict|reference``: fit a latency cost model from a dataset
+(or compile a simulated target's exactly), score it on held-out rows, predict latency (and
+MN-Norm) of genotypes, and write a cost-model folder's reference latencies."""
 
 from __future__ import annotations
 
@@ -31,6 +32,19 @@ def _dataset(path: str, space_name: str | None, options: tuple[str, ...],
              targets: list[str] | None, machine: str | None) -> Any:
     space = open_space(space_name, options) if space_name else None
     return load_dataset(path, space, targets=targets, machine=machine)
+
+
+def _labels(targets: list[str]) -> dict[str, str]:
+    """Report labels: ``sim_edgetpu (simulated)`` for simulated targets, else the name."""
+    from mhzoo.benchmarks.targets import get_target
+
+    out = {}
+    for t in targets:
+        try:
+            out[t] = get_target(t).label
+        except ValueError:  # a target of a phone / dataset column unknown here
+            out[t] = t
+    return out
 
 
 @click.group("costmodel")
@@ -140,7 +154,8 @@ def eval_cmd(model_path: str, data: str, rows: str | None, machine: str | None,
     if as_json:
         click.echo(json.dumps({"model": model_path, "target": model.target, **q}, indent=1))
         return
-    click.echo(f"{model.kind} {model.space_name} {model.target}: n={q['n']} RMSE "
+    click.echo(f"{model.kind} {model.space_name} {_labels([model.target])[model.target]}: "
+               f"n={q['n']} RMSE "
                f"{q['rmse_ms']:.3f} ms, MAPE {q['mape_pct']:.2f}%, within 5% "
                f"{q['within_5_pct']:.1f}%, within 10% {q['within_10_pct']:.1f}%, Kendall tau "
                f"{q['kendall_tau']:.3f}, Spearman rho {q['spearman_rho']:.3f}")
@@ -181,8 +196,48 @@ def predict_cmd(models: tuple[str, ...], genotypes: tuple[str, ...],
         click.echo(json.dumps([{"genotype": str(g), **r} for g, r in zip(gs, rows, strict=True)],
                               indent=1))
         return
+    labels = _labels([m.target for m in loaded])
     for g, r in zip(gs, rows, strict=True):
-        parts = [f"{t} {v:.3f} ms" for t, v in r["latency_ms"].items()]
+        parts = [f"{labels[t]} {v:.3f} ms" for t, v in r["latency_ms"].items()]
         if "mn_norm_avg" in r:
             parts += [f"MN-Norm avg {r['mn_norm_avg']:.4f}", f"max {r['mn_norm_max']:.4f}"]
         click.echo(f"{g}: " + ", ".join(parts))
+
+
+@costmodel_cmd.command("reference")
+@click.option("--target", "targets", required=True,
+              help="Targets, e.g. cpu_fp32,cpu_int8,sim_edgetpu (simulated ones are simulated).")
+@click.option("--db", default=None, type=click.Path(dir_okay=False),
+              help="Results store the reference latencies go to (needed for measured targets; "
+                   "simulated-only: a temporary one).")
+@click.option("--reference", default="mobilenet_v1", show_default=True)
+@click.option("--input-size", type=click.IntRange(32, 1024), default=224, show_default=True)
+@click.option("-o", "--output", "folder", required=True,
+              type=click.Path(file_okay=False), help="Cost-model folder (reference_ms.json).")
+@click.option("--force", is_flag=True, help="Replace an existing reference_ms.json.")
+def reference_cmd(targets: str, db: str | None, reference: str, input_size: int, folder: str,
+                  force: bool) -> None:
+    """Write a cost-model folder's MN-Norm factors C_i (the reference model's latency per
+    target: measured like the collection, or simulated)."""
+    import tempfile
+
+    from mhzoo.benchmarks.targets import parse_targets
+    from mhzoo.search.cost.folder import REFERENCE_FILE, write_reference
+    from mhzoo.search.latency.reference import reference_factors
+
+    ts = parse_targets(targets)
+    check_output_path(Path(folder) / REFERENCE_FILE, force=force)
+    if not Path(folder).is_dir():
+        raise ValueError(f"cost-model folder not found: {folder}")
+    measured = [t.name for t in ts if not t.is_simulated]
+    if measured and db is None:
+        raise ValueError(f"measured target(s) {', '.join(measured)} need --db (the store their "
+                         "reference latency is timed into)")
+    with tempfile.TemporaryDirectory() as tmp:
+        store = db or str(Path(tmp) / "reference.sqlite")
+        factors = reference_factors([t.name for t in ts], store, reference=reference,
+                                    input_size=input_size)
+    write_reference(folder, factors, reference=f"{reference}@1.0", input_size=input_size)
+    labels = {t.name: t.label for t in ts}
+    click.echo(", ".join(f"{labels[t]} {v:.3f} ms" for t, v in factors.items())
+               + f" -> {Path(folder) / REFERENCE_FILE}")

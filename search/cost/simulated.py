@@ -70,7 +70,9 @@ def simulated_cost_model(space: Space, target: str, *, compute: bool = True,
                           compute=compute).ms
     bias = total - float(feature_matrix(space, [ref])[0] @ w)
     info = {"simulated": True,
-            "compiled_from": {"kind": "simulated", "sim_target": st.to_dict(),
+            "compiled_from": {"kind": "simulated",
+                              "sim_target": {k: v for k, v in st.to_dict().items()
+                                             if k != "folder"},  # no machine-local path
                               "zigzag_version": zigzag_version(), "blocks": len(blocks)}}
     return LinearCostModel(space, st.name, w, bias, machine=machine, info=info)
 
