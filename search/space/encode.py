@@ -39,7 +39,11 @@ def encode_spec(space: Any, spec: ArchSpec) -> Any:
     n = len(space.decisions)
     assign: list[int | None] = [None] * n
     failed: set[tuple[int, int, tuple[int | None, ...]]] = set()
-    width_dec = [i for i, d in enumerate(space.decisions) if d.tag == "filters"]
+    # the decisions that fix a tensor width between slots (the memo key of ``rec``): read from
+    # the slots, not from the tags (expansions are tagged "filters" too, as in TuNAS, but are
+    # internal to their slot)
+    width_dec = sorted({d for s in space.slots for d in (s.in_width, s.out_width)
+                        if d is not None})
     best = [-1, ""]
 
     def enum(slot: Any, refs: list[int], k: int, si: int, cursor: int) -> bool:

@@ -5,6 +5,8 @@ decoded spec carries ``round_half_up(base * width, B)`` (:func:`mhzoo.widths.rou
 an expanded width ``x`` times the sampled base input width becomes
 ``round_half_up(round_half_up(x * c_in, B) * width, B)`` (TuNAS ``scale_filters``), so
 ``width != 1`` gives the same widths as :func:`mhzoo.widths.scale_spec` with ``divisible_by=B``.
+A space may round the second step to a finer divisor than ``B`` (``scale_divisor``; the
+``multi_hardware`` option ``width_divisor``) so that a small proxy width keeps choices apart.
 """
 
 from __future__ import annotations
@@ -69,7 +71,7 @@ def check_strides(name: str, value: Any, count: int) -> tuple[int, ...]:
 def add_ib_stage(space: Any, *, stage: str, stride: int, layers: int, cin: Width, cout: Width,
                  divisor: int, scale: float, ops: Sequence[str], kernels: Sequence[int],
                  expansions: Sequence[int] | None, se: bool = False, activation: str = "relu",
-                 ) -> None:
+                 scale_divisor: int | None = None) -> None:
     """Add one stage of inverted-bottleneck layers: decisions and slots.
 
     Args:
@@ -79,22 +81,28 @@ def add_ib_stage(space: Any, *, stage: str, stride: int, layers: int, cin: Width
             expansion conv (a depthwise-separable first block, e.g. ProxylessNAS block 1).
         se: search squeeze-excite (ratio 0.25) on or off.
         scale: the space's width multiplier (TuNAS rule with base ``divisor``).
+        scale_divisor: divisor of the second rounding, after ``scale`` (default ``divisor``):
+            a proxy decoding may round finer than the space (``width_divisor``) so that choices
+            stay apart at a small width; the base widths and the decisions do not change.
     """
+    div2 = divisor if scale_divisor is None else scale_divisor
     for j in range(layers):
         p = f"{stage}/layer{j}"
         layer_ops = tuple(ops) if j == 0 else (*ops, "skip")
         op = space.decide(f"{p}/op", "op", layer_ops) if len(layer_ops) > 1 else None
         real = tuple(i for i, o in enumerate(layer_ops) if o != "skip")
 
-        def sub(name: str, choices: Sequence[Any], _op: int | None = op, _p: str = p,
-                _on: tuple[int, ...] = real) -> int | None:
+        def sub(name: str, choices: Sequence[Any], tag: str = "op", _op: int | None = op,
+                _p: str = p, _on: tuple[int, ...] = real) -> int | None:
             if len(choices) < 2:
                 return None
-            return space.decide(f"{_p}/{name}", "op", choices, _op, _on if _op is not None
+            return space.decide(f"{_p}/{name}", tag, choices, _op, _on if _op is not None
                                  else ())
 
         kdec = sub("kernel", kernels)
-        edec = sub("expansion", expansions) if expansions is not None else None
+        # TuNAS tags expansion sizes FILTERS_TAG (search-algorithm.md 1.1, 1.3, 1.4): filter
+        # warm-up then forces the widest expansion (section 2.2)
+        edec = sub("expansion", expansions, "filters") if expansions is not None else None
         sdec = sub("se", (False, True)) if se else None
         w_in = cin if j == 0 else cout
         s = stride if j == 0 else 1
@@ -110,10 +118,10 @@ def add_ib_stage(space: Any, *, stage: str, stride: int, layers: int, cin: Width
             if expansions is not None:
                 ratio = space.value(idx, _e) if _e is not None else expansions[0]
                 exp_base = round_half_up(ratio * _win.base(space, idx), divisor)
-                exp = round_half_up(exp_base * scale, divisor)
+                exp = round_half_up(exp_base * scale, div2)
             use_se = space.value(idx, _s) if _s is not None else False
             return InvertedBottleneck(
-                filters=round_half_up(cout.base(space, idx) * scale, divisor), kernel=kernel,
+                filters=round_half_up(cout.base(space, idx) * scale, div2), kernel=kernel,
                 stride=_st, expansion=1.0, expansion_filters=exp,
                 se_ratio=0.25 if use_se else None, activation=activation,
                 fused=kind == "fused")

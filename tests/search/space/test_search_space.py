@@ -115,10 +115,11 @@ def test_sizes_and_counts():
     stage = 24 * 25**3
     widths = 2 * 4 * 6 * 7  # distinct multiple-of-32 widths of stages 2-5
     assert mh.size_log10 == pytest.approx(math.log10(stage**5 * widths))
-    assert mh.counts() == {"op": 60, "filters": 4}
+    # expansions are widths (TuNAS FILTERS_TAG): 20 expansions + 4 stage widths
+    assert mh.counts() == {"op": 40, "filters": 24}
     assert mh.size_log10 < mh.raw_size_log10
     text = mh.describe()
-    assert "64 (60 op, 4 filters)" in text and "stage5/filters: 128, 160, 192, 256, 320" in text
+    assert "64 (40 op, 24 filters)" in text and "stage5/filters: 128, 160, 192, 256, 320" in text
 
 
 @pytest.mark.parametrize("name", SPACES)
