@@ -40,7 +40,8 @@ class Decision:
 
     Attributes:
         path: where it sits, e.g. ``"stage2/layer1/kernel"``.
-        tag: ``"op"`` (operation, kernel, expansion, SE, skip) or ``"filters"`` (a width).
+        tag: ``"op"`` (operation, kernel, SE, skip) or ``"filters"`` (a width or an expansion
+            width, TuNAS ``FILTERS_TAG``: filter warm-up forces its widest choice).
         choices: the values, in index order.
         parent: index of the decision this one hangs under (``None``: always active).
         parent_choices: indices of the parent's choices under which this decision is active.
