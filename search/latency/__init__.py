@@ -1,5 +1,6 @@
 """Latency data for cost models: collection of many architectures through the benchmark harness
-(:mod:`.collection`; local targets timed, simulated ``sim_*`` targets simulated), shards and merged stores (:mod:`.shards`), the MN-Norm reference factors
+(:mod:`.collection`; local targets timed, simulated ``sim_*`` targets simulated), shards and
+merged stores (:mod:`.shards`), the MN-Norm reference factors
 measured here (:mod:`.reference`) and the thread CPU-time clock (:mod:`.cputime`)."""
 
 from mhzoo.search.latency.collection import (
