@@ -239,6 +239,8 @@ class KernelCostModel(CostModel):
         predictions equal this model's (see the module docstring)."""
         info = {"compiled_from": {"kind": self.kind, "basis_version": BASIS_VERSION,
                                   "cpu": self.cpu.to_dict(), **self.info}}
+        if "data" in self.info:
+            info["data"] = self.info["data"]
         return compile_additive(self.space, self.target, self.block_cost,
                                 lambda g: self.predict_specs([self.space.decode(g)])[0],
                                 machine=self.machine, info=info, input_size=self.input_size)

@@ -237,3 +237,22 @@ def test_cli_fit_kernel_writes_compiled_and_record(tmp_path: Path, space, genos)
     r = CliRunner().invoke(main, ["search", "costmodel", "fit", "--target", "cpu_fp32",
                                   "--kind", "kernel", "-o", str(tmp_path / "x.json")])
     assert r.exit_code == 2 and "needs --data" in r.output
+
+
+def test_committed_cpu_models_reproduce_the_report() -> None:
+    """benchmarks/data/costmodels: the search's models, fitted on the idle collection's first
+    1,000 rows; on the other 200 they score what costmodel_quiet.md reports, and the cpu_fp32
+    one is its kernel record compiled."""
+    from mhzoo.search.cost import load_dataset, quality
+
+    root = Path(__file__).resolve().parents[3] / "benchmarks" / "data"
+    held = load_dataset(root / "multi_hardware_cpu_latency_idle.csv").rows("1000:")
+    models = load_cost_models(root / "costmodels", held.space)
+    assert set(models) == {"cpu_fp32", "cpu_int8"}
+    km = load_model(root / "costmodels" / "multi_hardware_cpu_fp32_kernel.json")
+    assert models["cpu_fp32"].info["compiled_from"]["kind"] == "kernel"
+    assert _gap(models["cpu_fp32"].predict(held.genotypes), km.predict(held.genotypes)) < 1e-12
+    for t, w10, tau in (("cpu_fp32", 86.5, 0.94), ("cpu_int8", 99.0, 0.96)):
+        assert models[t].info["data"]["rows"] == ":1000"
+        q = quality(held.y(t), models[t].predict(held.genotypes))
+        assert q["within_10_pct"] >= w10 and q["kendall_tau"] >= tau, (t, q)
