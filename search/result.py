@@ -8,7 +8,10 @@ It sits in the search's run folder (:mod:`mhzoo.search.runs`) beside ``run.json`
 ``mhzoo.build("search_result.json")``, ``mhzoo info / export / bench search_result.json`` take it
 as it is, without the core importing :mod:`mhzoo.search`. Beside it: the space and genotype (the
 deployment decoding and the proxy one), predicted latency per target, predicted MN-Norm avg /
-max, the controller's final probabilities and the run config.
+max, the controller's final probabilities and the run config, and under ``"convergence"`` the
+verdict and diagnostics of :mod:`mhzoo.search.tunas.convergence` (``converged``, the thresholds it
+used, per-decision top probability and entropy, the argmax's predicted cost beside the mean cost
+of architectures sampled from the final distribution).
 """
 
 from __future__ import annotations
@@ -23,8 +26,8 @@ from mhzoo.search.jsonfile import read_tagged_json
 from mhzoo.search.space import Genotype
 from mhzoo.spec import ArchSpec
 
-__all__ = ["FORMAT", "PLOTS", "RESULT_FILE", "read_result", "result_genotype", "result_spec",
-           "write_result"]
+__all__ = ["FORMAT", "PLOTS", "RESULT_FILE", "add_convergence", "read_result",
+           "result_convergence", "result_genotype", "result_spec", "write_result"]
 
 FORMAT = "mhzoo.search_result"
 RESULT_FILE = "search_result.json"
@@ -37,6 +40,8 @@ def write_result(path: str | os.PathLike, result: dict[str, Any]) -> Path:
     if not isinstance(result, dict) or not isinstance(result.get("spec"), dict):
         raise ValueError("a search result needs a 'spec' (the deployment ArchSpec as a dict)")
     ArchSpec.from_dict(result["spec"])
+    if "convergence" in result:
+        _check_convergence(result["convergence"])
     data = {"format": FORMAT, **{k: v for k, v in result.items() if k != "format"}}
     data.pop("blocks", None)  # the spec lives under "spec" only (ArchSpec.from_file reads it)
     return atomic_write_text(path, json.dumps(data, indent=1, allow_nan=False) + "\n")
@@ -70,3 +75,33 @@ def result_genotype(path_or_result: str | os.PathLike | dict[str, Any],
     if key is None:
         raise ValueError(f"which must be 'deployment' or 'proxy', got {which!r}")
     return Genotype.from_dict(data[key])
+
+
+# ---------------------------------------------------------------------------- convergence
+def _check_convergence(block: Any) -> None:
+    if not isinstance(block, dict) or not isinstance(block.get("converged"), bool) or \
+            not isinstance(block.get("thresholds"), dict):
+        raise ValueError("a result's 'convergence' needs 'converged' (true / false) and the "
+                         "'thresholds' it used")
+
+
+def add_convergence(path: str | os.PathLike, report: dict[str, Any]) -> Path:
+    """Record a convergence report (:func:`mhzoo.search.tunas.convergence.report`) in an
+    existing ``search_result.json`` (or run folder), rewriting it atomically."""
+    p = Path(path)
+    if p.is_dir():
+        p = p / RESULT_FILE
+    _check_convergence(report)
+    data = read_result(p)
+    data["convergence"] = report
+    return write_result(p, data)
+
+
+def result_convergence(path_or_result: str | os.PathLike | dict[str, Any]
+                       ) -> dict[str, Any] | None:
+    """The result's convergence report (``None`` for a result written without one)."""
+    data = path_or_result if isinstance(path_or_result, dict) else read_result(path_or_result)
+    block = data.get("convergence")
+    if block is not None:
+        _check_convergence(block)
+    return block

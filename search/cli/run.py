@@ -90,7 +90,7 @@ def run_cmd(space_name: str, options: tuple[str, ...], reward: str,
         progress=not no_progress)
     # every check before TensorFlow builds anything (run_search repeats them cheaply); data in
     # TFRecord shards is read with TensorFlow imported quietly
-    prepare_search(request)
+    prepared = prepare_search(request)
     runs.check_run_dir(out_dir, runs.SEARCH, None)
     import_tensorflow_quietly()
     outcome = run_search(request)
@@ -105,3 +105,19 @@ def run_cmd(space_name: str, options: tuple[str, ...], reward: str,
     if "mn_norm_avg" in pred:
         mn = f"; predicted MN-Norm avg {pred['mn_norm_avg']:.3f}, max {pred['mn_norm_max']:.3f}"
     click.echo(f"{res.get('genotype_string')}\npredicted {lat}{mn}\n-> {outcome.result_path}")
+    _convergence_warning(prepared, outcome.result_path, res)
+
+
+def _convergence_warning(prepared: Any, path: Any, res: dict[str, Any]) -> None:
+    """Record the convergence verdict in search_result.json when the loop did not, and print
+    the one-line warning of an unconverged search to stderr."""
+    from mhzoo.search.result import add_convergence
+    from mhzoo.search.tunas import convergence
+
+    rep = res.get("convergence")
+    if rep is None and path is not None and res.get("probabilities"):
+        rep = convergence.search_report(prepared, res["probabilities"])
+        add_convergence(path, rep)
+    text = convergence.warning(rep) if rep is not None else None
+    if text:
+        click.echo(text, err=True)
