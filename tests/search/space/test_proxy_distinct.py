@@ -95,3 +95,11 @@ def test_width_divisor_is_checked():
         get_space("multi_hardware", width_divisor=0)
     with pytest.raises(ValueError, match="width_divisor"):
         get_space("multi_hardware", width_divisor=2.5)
+
+
+def test_proxy_decodings_encode_back():
+    """encode(decode(g)) decodes to the same proxy network (widths read from the slots)."""
+    proxy = _proxy()
+    for seed in range(10):
+        g = proxy.sample(seed)
+        assert proxy.decode(proxy.encode(proxy.decode(g))).blocks == proxy.decode(g).blocks
