@@ -12,7 +12,7 @@ from typing import Any
 
 from mhzoo.atomic import atomic_path, check_output_path
 from mhzoo.benchmarks.store import LatencyStore
-from mhzoo.search.space import Space
+from mhzoo.search.space import Genotype, Space
 
 __all__ = ["merge_stores", "parse_shard", "shard_of", "store_dataset"]
 
@@ -99,4 +99,32 @@ def store_dataset(db: str | os.PathLike, space: Space, targets: Sequence[str], *
     if not rows:
         raise ValueError(f"{db} has no architectures of space {space.name} measured on "
                          f"{', '.join(targets)}")
-    return rows
+    return _one_decoding(rows, space, db)
+
+
+def _decoding(options: Any) -> dict[str, Any]:
+    """Options as comparable values (tuples and lists alike)."""
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in dict(options).items()}
+
+
+def _one_decoding(rows: list[dict[str, Any]], space: Space, db: Any) -> list[dict[str, Any]]:
+    """The rows whose genotypes decode with ``space``'s options (a dataset, and the cost model
+    fitted on it, hold one decoding). Rows of other decodings are left out; when none is left,
+    ``ValueError`` names the decodings the store holds and the option that differs."""
+    want = _decoding(space.options)
+    kept, others = [], {}
+    for row in rows:
+        g = Genotype.from_string(row["genotype"])
+        have = _decoding(g.options)
+        if not g.options or have == want:
+            kept.append(row)
+        else:
+            key = tuple(sorted(k for k in set(have) | set(want) if have.get(k) != want.get(k)))
+            label = ", ".join(f"{k}={have.get(k)}" for k in key)
+            others[label] = others.get(label, 0) + 1
+    if not kept:
+        found = "; ".join(f"{label} ({n} rows)" for label, n in sorted(others.items()))
+        raise ValueError(f"{db} has no architectures of space {space.name} with its options "
+                         f"({', '.join(f'{k}={v}' for k, v in sorted(want.items()))}); it holds "
+                         f"{found}: choose one with -O")
+    return kept

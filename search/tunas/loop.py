@@ -25,6 +25,7 @@ from mhzoo.search.cost.multi import MultiHardwareCost
 from mhzoo.search.result import RESULT_FILE, read_result, result_spec, write_result
 from mhzoo.search.training import data as data_lib
 from mhzoo.search.training.strategy import make_strategy
+from mhzoo.search.tunas import convergence
 from mhzoo.search.tunas.plots import plot_architecture, plot_probabilities
 from mhzoo.search.tunas.request import PreparedSearch, SearchRequest, prepare_search
 
@@ -235,6 +236,11 @@ def _result(search: Any, p: PreparedSearch, request: dict[str, Any],
               "probabilities": [round(float(v), 6) for v in pr]}
              for d, pr in zip(p.space.decisions, search.controller.probabilities())]
     last = history[-1] if history else {}
+    try:  # the verdict of every search (regenerate's too), not only the CLI's
+        verdict: dict[str, Any] | None = convergence.search_report(
+            p, search.controller.probabilities())
+    except ValueError:  # a reward without a latency target has no cost to converge to
+        verdict = None
     return {
         "spec": spec.to_dict(),
         "space": {"name": p.deploy_space.name, "options": request["deploy_options"]},
@@ -246,6 +252,7 @@ def _result(search: Any, p: PreparedSearch, request: dict[str, Any],
                    "replicas": request["replicas"], "seconds": last.get("seconds"),
                    "final_reward": last.get("reward"), "final_accuracy": last.get("accuracy")},
         "run": request,
+        **({"convergence": verdict} if verdict is not None else {}),
     }
 
 
