@@ -261,3 +261,27 @@ def logit_model(model: Any) -> Callable[[np.ndarray], np.ndarray]:
 
     probe = keras.Model(model.inputs[0], model.get_layer("classifier").output)
     return lambda x: np.asarray(probe(np.asarray(x, "float32"), training=False))
+
+
+#: the broken twins of an export comparison (see :func:`broken_export_outputs`)
+BROKEN_VARIANTS = ("channels_swapped", "normalization_off", "early_layer_perturbed")
+
+
+def broken_export_outputs(variant: str, model: Any, flat: bytes,
+                          images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(got, ref)`` of a deliberately broken export comparison: the .tflite ``flat`` fed BGR
+    images or already-normalized pixels (its pipeline normalizes twice), or the Keras reference
+    computed with a fresh random stem kernel; a fidelity check must report a mismatch."""
+    from mhzoo.export.fidelity import run_tflite
+
+    ref = logit_model(model)(images)
+    if variant == "channels_swapped":
+        return run_tflite(flat, swap_channels(images), logits=True), ref
+    if variant == "normalization_off":
+        return run_tflite(flat, model.preprocessing.apply(images), logits=True), ref
+    if variant != "early_layer_perturbed":
+        raise ValueError(f"unknown broken variant {variant!r}")
+    got = run_tflite(flat, images, logits=True)
+    with perturbed_early_layer(model, scale=None):
+        ref = logit_model(model)(images)
+    return got, ref

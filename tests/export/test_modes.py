@@ -7,13 +7,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from live_models import (
+    BROKEN_VARIANTS,
     assert_close,
+    broken_export_outputs,
     check_input_dependence,
     compare,
     compare_logits,
     logit_model,
-    perturbed_early_layer,
-    swap_channels,
 )
 
 from mhzoo.export import QUANT_MODES, to_saved_model, to_tflite
@@ -113,24 +113,14 @@ def exported(small_model, calib_images, tmp_path_factory):
     return get
 
 
-@pytest.mark.parametrize("variant", ["channels_swapped", "normalization_off",
-                                     "early_layer_perturbed"])
+@pytest.mark.parametrize("variant", BROKEN_VARIANTS)
 @pytest.mark.parametrize("quant", ["float32", "int8_full"])
 def test_broken_variant_fails_the_fidelity_comparison(quant, variant, small_model, images,
                                                       exported):
     """A test for the test: the comparison of ``test_ptq_modes`` reports a mismatch when the
     export is fed BGR, is fed already-normalized images (the pipeline normalizes twice), or is
     compared with a model whose stem kernel differs (a fresh random one)."""
-    flat = exported(quant)
-    ref = logit_model(small_model)(images)
-    if variant == "channels_swapped":
-        got = run_tflite(flat, swap_channels(images), logits=True)
-    elif variant == "normalization_off":
-        got = run_tflite(flat, small_model.preprocessing.apply(images), logits=True)
-    else:
-        got = run_tflite(flat, images, logits=True)
-        with perturbed_early_layer(small_model, scale=None):
-            ref = logit_model(small_model)(images)
+    got, ref = broken_export_outputs(variant, small_model, exported(quant), images)
     rep = fidelity(quant, got, ref)
     assert not rep.ok, f"{quant} {variant}: {rep}"
 

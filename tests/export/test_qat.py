@@ -6,11 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from live_models import (
+    BROKEN_VARIANTS,
+    broken_export_outputs,
     check_input_dependence,
     compare_logits,
     logit_model,
-    perturbed_early_layer,
-    swap_channels,
 )
 
 from mhzoo.export import to_tflite
@@ -83,21 +83,12 @@ def qat_multi_max(tmp_path_factory, calib_images, calibrate_weights):
     return model, res.path.read_bytes()
 
 
-@pytest.mark.parametrize("variant", ["channels_swapped", "normalization_off",
-                                     "early_layer_perturbed"])
+@pytest.mark.parametrize("variant", BROKEN_VARIANTS)
 def test_broken_variant_fails_the_qat_comparison(variant, qat_multi_max, images):
     """A test for the test: fed BGR, fed already-normalized pixels, or compared with a float
     model whose stem differs (a fresh random kernel), the QAT export fails the comparison."""
     model, data = qat_multi_max
-    ref = logit_model(model)(images)
-    if variant == "channels_swapped":
-        got = run_tflite(data, swap_channels(images), logits=True)
-    elif variant == "normalization_off":
-        got = run_tflite(data, model.preprocessing.apply(images), logits=True)
-    else:
-        got = run_tflite(data, images, logits=True)
-        with perturbed_early_layer(model, scale=None):
-            ref = logit_model(model)(images)
+    got, ref = broken_export_outputs(variant, model, data, images)
     rep = qat_fidelity(got, ref)
     assert not rep.ok, f"{variant}: {rep}"
 
