@@ -18,7 +18,10 @@ from typing import Any
 
 import click
 
-from mhzoo._quiet import import_tensorflow_quietly  # lazy: no TensorFlow at import time
+from mhzoo._quiet import (  # lazy: no TensorFlow at import time
+    import_tensorflow_quietly,
+    native_stderr_held,
+)
 from mhzoo.benchmarks.normalization import parse_assignments
 from mhzoo.search import runs
 from mhzoo.search.cli.options import space_options
@@ -93,7 +96,8 @@ def run_cmd(space_name: str, options: tuple[str, ...], reward: str,
     prepared = prepare_search(request)
     runs.check_run_dir(out_dir, runs.SEARCH, None)
     import_tensorflow_quietly()
-    outcome = run_search(request)
+    with native_stderr_held():  # libjpeg's own lines must not precede a one-line error
+        outcome = run_search(request)
     if not outcome.finished:
         click.echo(f"stopped at step {outcome.step}/{outcome.total_steps}; rerun the same "
                    f"command to resume -> {out_dir}")

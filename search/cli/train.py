@@ -9,6 +9,7 @@ import re
 
 import click
 
+from mhzoo._quiet import native_stderr_held
 from mhzoo.search.training.evaluate import evaluate
 from mhzoo.search.training.loop import train
 from mhzoo.search.training.request import TrainRequest
@@ -120,7 +121,8 @@ def train_cmd(name_or_spec: str, data: str, output: str, preset: str, width: flo
         max_steps=max_steps, time_budget=parse_duration(time_budget), limit_train=limit_train,
         limit_held_out=limit_held_out, cache=cache, mixed_precision=mixed_precision,
         sync_bn=sync_bn, progress=not no_progress)
-    result = train(request)
+    with native_stderr_held():  # libjpeg's own lines must not precede a one-line error
+        result = train(request)
     summary = {"output": str(result.out_dir), "finished": result.finished, "step": result.step,
                "total_steps": result.total_steps, "resumed_from": result.resumed_from,
                "checkpoint": str(result.model_dir) if result.model_dir else None,
