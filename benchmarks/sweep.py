@@ -255,6 +255,13 @@ def bench(models: Sequence[str | ModelRef], targets: str | Sequence[str | Target
     minfo = machine_info()
     results: list[BenchResult] = []
     bar = _progress(len(refs) * len(tlist), progress, "bench")
+
+    def done(res: BenchResult) -> None:
+        results.append(res)
+        bar.update(1)
+        if on_result:
+            on_result(res)
+
     try:
         for ref in refs:
             key, width = row_key(ref, input_size)
@@ -264,11 +271,7 @@ def bench(models: Sequence[str | ModelRef], targets: str | Sequence[str | Target
                 if rec is not None and not sim_row_is_current(rec, t):
                     rec = None  # made with another ZigZag or other target files: simulate again
                 if rec is not None:
-                    res = BenchResult(ref, t, rec, cached=True)
-                    results.append(res)
-                    bar.update(1)
-                    if on_result:
-                        on_result(res)
+                    done(BenchResult(ref, t, rec, cached=True))
                 else:
                     pending.append(t)
             if not pending:
@@ -285,11 +288,7 @@ def bench(models: Sequence[str | ModelRef], targets: str | Sequence[str | Target
                                            width=width, machine=machine, model=ref.name,
                                            input_size=input_size)
                     store.put(rec, replace=True)
-                    res = BenchResult(ref, t, rec, cached=False)
-                    results.append(res)
-                    bar.update(1)
-                    if on_result:
-                        on_result(res)
+                    done(BenchResult(ref, t, rec, cached=False))
                     continue
                 path = exports.path_for(t.quant)
                 lat = measure_tflite(path, t, config=cfg)
@@ -307,11 +306,7 @@ def bench(models: Sequence[str | ModelRef], targets: str | Sequence[str | Target
                           "warmup_ms": lat.warmup_ms, "n_outliers": st["n_outliers"],
                           "tflite": str(path), "tflite_bytes": path.stat().st_size})
                 store.put(rec, replace=force)
-                res = BenchResult(ref, t, rec, cached=False)
-                results.append(res)
-                bar.update(1)
-                if on_result:
-                    on_result(res)
+                done(BenchResult(ref, t, rec, cached=False))
             if exports.release():  # free the Keras graph before the next model
                 from mhzoo.builder import get_keras
 
