@@ -20,20 +20,18 @@ import csv
 import json
 import random
 import statistics
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from collection_agreement import agreement
+
 HERE = Path(__file__).resolve().parent
 DATA = HERE.parents[0] / "data" / "multi_hardware_cpu_latency_idle.csv"
-
-
-def agreement(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
-    """Share of pairs within 5 % / 10 % (relative to their mean), median and max difference."""
-    rel = np.abs(a - b) / ((a + b) / 2.0)
-    return {"within_5pct": float(np.mean(rel <= 0.05)), "within_10pct": float(np.mean(rel <= 0.10)),
-            "median_diff": float(np.median(rel)), "max_diff": float(np.max(rel))}
 
 
 def main() -> int:
@@ -46,7 +44,7 @@ def main() -> int:
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
     if args.passes < 2:
-        raise SystemExit("--passes must be >= 2")
+        ap.error("--passes must be >= 2")
 
     from mhzoo._quiet import import_tensorflow_quietly
 
@@ -78,7 +76,7 @@ def main() -> int:
     labels = np.array([float(r[f"{args.target}_ms"]) for r in rows])
     pairs = [agreement(timings[p], timings[q]) for p in range(args.passes)
              for q in range(p + 1, args.passes)]
-    single = {k: statistics.median(d[k] for d in pairs) for k in pairs[0]}
+    single = {k: statistics.median(d[k] for d in pairs) for k in pairs[0] if k != "n"}
     half = args.passes // 2
     two = agreement(np.median(timings[:half], 0), np.median(timings[half:2 * half], 0)) \
         if half >= 2 else None
@@ -102,7 +100,7 @@ def main() -> int:
         "|---|---:|---:|---:|---:|"]
     def row(name: str, d: dict[str, float]) -> str:
         return (f"| {name} | {100 * d['within_5pct']:.1f} | {100 * d['within_10pct']:.1f} | "
-                f"{100 * d['median_diff']:.1f} | {100 * d['max_diff']:.1f} |")
+                f"{100 * d['median_rel_diff']:.1f} | {100 * d['max_rel_diff']:.1f} |")
     lines.append(row("one pass vs another (median over pass pairs)", single))
     if two is not None:
         lines.append(row(f"median of {half} passes vs median of the other {half}", two))
