@@ -93,12 +93,6 @@ def calibrate_weights() -> Callable[..., object]:
     return calibrate
 
 
-@pytest.fixture(scope="session")
-def randomize_bn() -> Callable[..., object]:
-    """The older name of :func:`calibrate_weights` (same helper)."""
-    return calibrate
-
-
 class StateLeakWarning(UserWarning):
     """A test changed process-wide state (environment, cwd, Keras settings, a registry) and
     did not restore it; the :func:`isolate_global_state` fixture restored it after the test."""

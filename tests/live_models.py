@@ -14,7 +14,7 @@ Comparisons are relative to the reference's scale (:func:`compare`, :func:`compa
 return a report, so a test can also show that a deliberately broken variant (channels swapped,
 normalization off, an early layer perturbed, other padding) fails the same comparison.
 
-Used through the root ``conftest.py`` fixtures (``calibrate_weights``, ``randomize_bn``) or
+Used through the root ``conftest.py`` fixture ``calibrate_weights`` or
 imported by test modules: ``from live_models import compare`` (``tests/`` is on ``sys.path``
 because it holds the root ``conftest.py``; the module name is unique for that reason).
 """
