@@ -21,7 +21,7 @@ from mhzoo.spec import ArchSpec
 
 __all__ = ["HARD_ACTIVATIONS", "check_qat_supported", "qat_concrete_function"]
 
-HARD_ACTIVATIONS = ("hard_swish", "hard_sigmoid")
+HARD_ACTIVATIONS = ("hard_swish", "hard_sigmoid", "hard_sigmoid_tfm")
 
 
 def check_qat_supported(spec: ArchSpec) -> None:

@@ -3,6 +3,8 @@ model's on calibrated weights (broken variants fail that); a clear error for har
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from live_models import (
@@ -102,3 +104,20 @@ def test_qat_hard_swish_is_a_clear_error(name, tmp_path, calib_images):
     with pytest.raises(ValueError, match="cannot wrap hard-swish/hard-sigmoid"):
         to_tflite(model, out, quant="qat", representative_data=calib_images)
     assert not out.exists()
+
+
+@pytest.mark.parametrize("gate", ["hard_sigmoid", "hard_sigmoid_tfm"])
+def test_qat_refuses_hard_sigmoid_gates_of_relu_models(gate):
+    """A ReLU model whose squeeze-excite gate is a hard sigmoid (the paper's or the Model
+    Garden's constant) is refused before tfmot sees it; a sigmoid gate is not."""
+    import dataclasses
+
+    from mhzoo.export.qat import check_qat_supported
+    from mhzoo.spec import ArchSpec
+
+    spec = ArchSpec.from_json(json.dumps({
+        "name": "se_relu", "blocks": ["conv_k3_s2_c16_relu", "ib_k3_s1_e4_c16_se0.25_relu",
+                                      "pool"]}))
+    with pytest.raises(ValueError, match=gate):
+        check_qat_supported(dataclasses.replace(spec, se_gate=gate))
+    check_qat_supported(dataclasses.replace(spec, se_gate="sigmoid"))
