@@ -27,6 +27,7 @@ import numpy as np
 from mhzoo.atomic import atomic_write_text
 from mhzoo.search.latency.shards import store_dataset
 from mhzoo.search.space import Genotype, Space, get_space
+from mhzoo.search.space.genotype import plain_options
 
 __all__ = ["Dataset", "load_dataset", "parse_rows", "write_dataset_csv"]
 
@@ -168,11 +169,11 @@ def load_dataset(path: str | os.PathLike, space: Space | None = None, *,
 
 def _same_options(space: Space, genotypes: Sequence[Genotype], where: Path) -> None:
     """Every row's options must be the space's (a model is labelled with one decoding)."""
-    want = {k: list(v) if isinstance(v, tuple) else v for k, v in space.options.items()}
+    want = plain_options(space.options)
     for i, g in enumerate(genotypes):
         if not g.options:
             continue
-        have = {k: list(v) if isinstance(v, tuple) else v for k, v in g.meta.items()}
+        have = plain_options(g.options)
         if have != want:
             k = sorted(k for k in set(have) | set(want) if have.get(k) != want.get(k))[0]
             raise ValueError(f"{where} row {i + 1}: genotype has {k}={have.get(k)!r} but the "

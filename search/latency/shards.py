@@ -13,6 +13,7 @@ from typing import Any
 from mhzoo.atomic import atomic_path, check_output_path
 from mhzoo.benchmarks.store import LatencyStore
 from mhzoo.search.space import Genotype, Space
+from mhzoo.search.space.genotype import plain_options
 
 __all__ = ["merge_stores", "parse_shard", "shard_of", "store_dataset"]
 
@@ -102,20 +103,15 @@ def store_dataset(db: str | os.PathLike, space: Space, targets: Sequence[str], *
     return _one_decoding(rows, space, db)
 
 
-def _decoding(options: Any) -> dict[str, Any]:
-    """Options as comparable values (tuples and lists alike)."""
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in dict(options).items()}
-
-
 def _one_decoding(rows: list[dict[str, Any]], space: Space, db: Any) -> list[dict[str, Any]]:
     """The rows whose genotypes decode with ``space``'s options (a dataset, and the cost model
     fitted on it, hold one decoding). Rows of other decodings are left out; when none is left,
     ``ValueError`` names the decodings the store holds and the option that differs."""
-    want = _decoding(space.options)
+    want = plain_options(space.options)
     kept, others = [], {}
     for row in rows:
         g = Genotype.from_string(row["genotype"])
-        have = _decoding(g.options)
+        have = plain_options(g.options)
         if not g.options or have == want:
             kept.append(row)
         else:

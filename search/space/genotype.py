@@ -17,7 +17,7 @@ from mhzoo.atomic import atomic_write_text
 from mhzoo.safe_json import loads_bounded
 from mhzoo.spec import ArchSpec
 
-__all__ = ["GENOTYPE_FORMAT", "Genotype"]
+__all__ = ["GENOTYPE_FORMAT", "Genotype", "plain_options"]
 
 GENOTYPE_FORMAT = "mhzoo.genotype"
 _BAD_CHARS = set(":;=,\n ")
@@ -102,7 +102,7 @@ class Genotype:
     # ------------------------------------------------------------------ JSON
     def to_dict(self) -> dict[str, Any]:
         """Plain-data form."""
-        opts = {k: list(v) if isinstance(v, tuple) else v for k, v in self.options}
+        opts = plain_options(self.options)
         return {"format": GENOTYPE_FORMAT, "space": self.space, "options": opts,
                 "indices": list(self.indices)}
 
@@ -192,3 +192,10 @@ class Genotype:
             raise ValueError(f"{p}: {exc}") from None
 
 
+
+
+def plain_options(options: Any) -> dict[str, Any]:
+    """Space / genotype options (a mapping or ``(key, value)`` pairs) as plain, comparable data:
+    tuples become lists, so a genotype's options equal its space's whatever their source."""
+    items = options.items() if hasattr(options, "items") else options
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in items}
