@@ -157,7 +157,8 @@ def test_compiled_linear_equals_kernel_model(space, genos, fitted) -> None:
 
 
 def test_in_graph_equals_numpy(space, genos, fitted) -> None:
-    tf = pytest.importorskip("tensorflow")
+    import tensorflow as tf  # a dependency of mhzoo: never skipped
+
     from mhzoo.search.tunas.ingraph import InGraphCost
 
     lm = fitted.compile_linear()

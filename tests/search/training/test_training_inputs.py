@@ -62,7 +62,6 @@ def test_single_class_is_refused(tmp_path):
 
 
 def test_undecodable_image_is_named_and_the_run_marked_failed(tmp_path):
-    pytest.importorskip("tensorflow")
     data = _folder(tmp_path / "data", per_class=10)
     bad = data / "class1" / "5.png"
     bad.write_bytes(b"\x89PNG\r\n\x1a\n" + b"not really a png" * 4)
@@ -80,7 +79,8 @@ def test_the_undecodable_image_diagnostic_prints_no_decoder_lines(tmp_path, capf
     """libjpeg prints its own line on fd 2 for a truncated JPEG ("Input file read error",
     "Improper call to JPEG library ..."); the diagnostic that names the file mutes it, so the
     CLI's error stays one line."""
-    tf = pytest.importorskip("tensorflow")
+    import tensorflow as tf  # a dependency of mhzoo: never skipped
+
     from mhzoo.search.training.data import find_undecodable
     from mhzoo.search.training.sources import open_data
 

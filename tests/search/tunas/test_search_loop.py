@@ -13,8 +13,6 @@ import pytest
 
 from mhzoo.search import get_space
 
-tf = pytest.importorskip("tensorflow")
-
 #: the reduced space of these tests: one layer per stage keeps the supernet's trace short
 SPACE = {"input_size": 32, "width": 0.25, "max_layers": 1}
 ENV = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "TF_CPP_MIN_LOG_LEVEL": "2"}
