@@ -214,9 +214,12 @@ def predict_cmd(models: tuple[str, ...], genotypes: tuple[str, ...],
 @click.option("--input-size", type=click.IntRange(32, 1024), default=224, show_default=True)
 @click.option("-o", "--output", "folder", required=True,
               type=click.Path(file_okay=False), help="Cost-model folder (reference_ms.json).")
+@click.option("--passes", type=click.IntRange(1, 100), default=1, show_default=True,
+              help="Time each measured target this many times (a new interpreter each) and "
+              "keep the median, as `search collect --passes` does.")
 @click.option("--force", is_flag=True, help="Replace an existing reference_ms.json.")
 def reference_cmd(targets: str, db: str | None, reference: str, input_size: int, folder: str,
-                  force: bool) -> None:
+                  passes: int, force: bool) -> None:
     """Write a cost-model folder's MN-Norm factors C_i (the reference model's latency per
     target: measured like the collection, or simulated)."""
     import tempfile
@@ -236,7 +239,7 @@ def reference_cmd(targets: str, db: str | None, reference: str, input_size: int,
     with tempfile.TemporaryDirectory() as tmp:
         store = db or str(Path(tmp) / "reference.sqlite")
         factors = reference_factors([t.name for t in ts], store, reference=reference,
-                                    input_size=input_size)
+                                    input_size=input_size, passes=passes)
     write_reference(folder, factors, reference=f"{reference}@1.0", input_size=input_size)
     labels = {t.name: t.label for t in ts}
     click.echo(", ".join(f"{labels[t]} {v:.3f} ms" for t, v in factors.items())

@@ -40,7 +40,7 @@ from mhzoo.search.latency.cputime import measure_tflite_cpu_time
 from mhzoo.search.latency.shards import shard_of
 from mhzoo.search.space import Genotype, Space
 
-__all__ = ["CLOCKS", "FAST_CONFIG", "CollectSummary", "collect", "sample_genotypes"]
+__all__ = ["CLOCKS", "FAST_CONFIG", "CollectSummary", "collect", "extra_pass", "sample_genotypes"]
 
 #: latency clocks: thread CPU time (default) or wall time
 CLOCKS = ("cpu", "wall")
@@ -182,7 +182,7 @@ def collect(space: Space, genotypes: Sequence[Genotype], targets: str | Iterable
                         elif t.is_simulated:  # deterministic: one pass is every pass
                             done = False
                         else:
-                            done = _extra_pass(store, spec, t, key, mid, p, size, classes,
+                            done = extra_pass(store, spec, t, key, mid, p, size, classes,
                                                cfg, writer, timer)
                         if done:
                             measured += 1
@@ -204,10 +204,11 @@ def _fix_first_pass(store: LatencyStore, rec: Any) -> None:
     store.put(rec, replace=True)
 
 
-def _extra_pass(store: LatencyStore, spec: Any, t: Target, key: str, machine: str, p: int,
+def extra_pass(store: LatencyStore, spec: Any, t: Target, key: str, machine: str, p: int,
                 size: int, classes: int, cfg: RunConfig, writer: str,
                 timer: Callable[..., Any]) -> bool:
-    """Pass ``p`` (>= 2) of one row: measure again unless the row has ``p`` passes already."""
+    """Pass ``p`` (>= 2) of one stored row: measure again unless the row has ``p`` passes
+    already; the row's latency becomes the median of its pass medians. True when measured."""
     rec = store.get(key, 1.0, t.name, machine)
     if rec is None:
         raise ValueError(f"pass {p} found no first-pass row for {key} on {t.name}")
