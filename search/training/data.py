@@ -30,9 +30,11 @@ from mhzoo.search.training.sources import (
     held_out_mask,
     open_data,
 )
+from mhzoo.search.training.splits import Splits, make_splits, splits_for
 
-__all__ = ["DataSource", "distribute", "find_undecodable", "held_out_mask", "make_dataset",
-           "open_data", "preprocess_eval", "preprocess_train"]
+__all__ = ["DataSource", "Splits", "distribute", "find_undecodable", "held_out_mask",
+           "make_dataset", "make_splits", "open_data", "preprocess_eval", "preprocess_train",
+           "split_source", "splits_for"]
 
 SHUFFLE_BUFFER = 16384
 CYCLE_LENGTH = 16
@@ -127,6 +129,20 @@ def preprocess_eval(encoded: Any, *, size: int, augmentation: str, crop_fraction
         img = tf.image.resize(_crop_decode(encoded, tf.stack([y, x, crop, crop])), [size, size],
                               method="bilinear")
     return tf.ensure_shape(tf.cast(img, tf.float32), [size, size, 3])
+
+
+# ----------------------------------------------------------------------------- splits
+def split_source(source: DataSource, splits: Splits, name: str
+                 ) -> tuple[DataSource, np.ndarray | None]:
+    """``(source, mask)`` that hold split ``name`` (``train``, ``search_valid``, ``test``,
+    ``final_train``) for :func:`make_dataset`: the test split of data with its own evaluation
+    split is all of ``source.eval_source``; every other split is a mask over ``source``."""
+    if name == "test" and splits.own_test is not None:
+        if source.eval_source is None:
+            raise ValueError(f"the splits name the data's own evaluation split but {source.root} "
+                             "has none")
+        return source.eval_source, None
+    return source, splits.mask(name)
 
 
 # ----------------------------------------------------------------------------- pipeline

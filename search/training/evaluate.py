@@ -5,9 +5,12 @@ RGB in [0, 255]), so float Keras vs float / int8 TFLite accuracy is one command 
 through LiteRT (``ai_edge_litert``); quantized inputs (uint8 / int8) are quantized with the
 input tensor's own scale and zero point, quantized outputs dequantized.
 
-The held-out split of a checkpoint trained by ``mhzoo train`` is rebuilt from its config
-(``pretrained_cfg.training.data``: held-out size and split seed), so ``mhzoo eval DIR --data
-SHARDS`` scores exactly the images the run held out.
+The splits of a checkpoint trained by ``mhzoo train`` are rebuilt from its config
+(``pretrained_cfg.training.splits``, rule ``mhzoo.splits/v1``) and checked against the data
+(:func:`mhzoo.search.training.splits.check_record`), so ``mhzoo eval DIR --data SHARDS`` scores
+exactly the run's test images. Checkpoints from before the rule recorded a ``held_out`` size and
+split seed: their held-out split is their test split (the rule's test split is the old
+held-out mask).
 """
 
 from __future__ import annotations
@@ -24,11 +27,13 @@ from mhzoo.registry import list_models
 from mhzoo.search.jsonfile import read_json
 from mhzoo.search.training import data as data_lib
 from mhzoo.search.training.modeling import resolve_weights_dir
+from mhzoo.search.training.splits import Splits, check_record, make_splits, splits_for
 from mhzoo.spec import ArchSpec
 
-__all__ = ["SPLITS", "evaluate", "split_mask", "training_record"]
+__all__ = ["SPLITS", "evaluate", "split_data", "training_record"]
 
-SPLITS = ("auto", "held_out", "train", "all")
+#: ``held_out`` is the old name of ``test``; ``auto``: the run's test split when known, else all
+SPLITS = ("auto", "test", "search_valid", "train", "final_train", "all", "held_out")
 
 
 def training_record(path: str | os.PathLike) -> dict[str, Any] | None:
@@ -48,30 +53,67 @@ def _config(path: Path) -> dict[str, Any]:
     return cfg
 
 
-def split_mask(source: data_lib.DataSource, split: str, record: dict[str, Any] | None, *,
-               held_out: float | None = None, seed: int | None = None) -> np.ndarray | None:
-    """Mask of the examples of ``split`` (``None`` = all)."""
+def _run_splits(source: data_lib.DataSource, record: dict[str, Any] | None,
+                test: float | None, search_valid: float | None, seed: int | None
+                ) -> Splits | None:
+    """The splits given by hand, recorded by the run, or ``None`` when neither says."""
+    own = source.eval_source
+    if test is not None:
+        return splits_for(source, test, search_valid or 0, 0 if seed is None else seed)
+    record = record or {}
+    rec = record.get("splits")
+    if isinstance(rec, dict) and seed is None:
+        return check_record(rec, source.num_examples,
+                            own_test=None if own is None else own.num_examples,
+                            own_test_digest=None if own is None else own.digest())
+    info = record.get("data") or {}
+    size = info.get("test", info.get("held_out"))
+    if size is None:
+        return None
+    if info.get("num_examples") not in (None, source.num_examples):
+        raise ValueError(f"the checkpoint was trained on {info['num_examples']} images but the "
+                         f"data has {source.num_examples}: its splits cannot be rebuilt")
+    if isinstance(rec, dict) and rec.get("test_from") == "own":
+        return splits_for(source, size, info.get("search_valid", 0), int(seed))
+    # a checkpoint from before the rule: its held-out mask is the rule's test split
+    return make_splits(source.num_examples, float(size), info.get("search_valid", 0) or 0,
+                       int(seed if seed is not None else info.get("split_seed", 0)))
+
+
+def split_data(source: data_lib.DataSource, split: str, record: dict[str, Any] | None, *,
+               test: float | None = None, search_valid: float | None = None,
+               seed: int | None = None) -> tuple[data_lib.DataSource, np.ndarray | None, str]:
+    """``(source, mask, split name)`` of the examples of ``split`` (mask ``None`` = all of
+    that source): the run's (``record``) or hand-given (``test``, ``search_valid``, ``seed``)
+    splits by rule ``mhzoo.splits/v1``; the data's own evaluation split is the test split.
+
+    Raises:
+        ValueError: an unknown split, no way to know the splits, or data that no longer gives
+            the run's splits (one line).
+    """
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
-    info = (record or {}).get("data") or {}
+    if split == "held_out":
+        split = "test"
     if split == "auto":
-        split = "held_out" if (info or held_out is not None) else "all"
+        known = bool(record and (record.get("splits") or record.get("data")))
+        split = "test" if (known or test is not None or source.eval_source is not None) \
+            else "all"
     if split == "all":
-        return None
-    size = held_out if held_out is not None else info.get("held_out")
-    if size is None:
-        raise ValueError(f"split {split!r} needs the held-out size: give --held-out (and --seed), "
-                         "or --split-from a checkpoint trained by mhzoo train")
-    if info.get("num_examples") not in (None, source.num_examples) and held_out is None:
-        raise ValueError(f"the checkpoint was trained on {info['num_examples']} images but the "
-                         f"data has {source.num_examples}: its held-out split cannot be rebuilt")
-    mask = data_lib.held_out_mask(source.num_examples, float(size),
-                                  int(seed if seed is not None else info.get("split_seed", 0)))
-    return mask if split == "held_out" else ~mask
+        return source, None, "all"
+    splits = _run_splits(source, record, test, search_valid, seed)
+    if splits is None:
+        if split == "test" and source.eval_source is not None:
+            return source.eval_source, None, "test"
+        raise ValueError(f"split {split!r} needs the split sizes: give --test (and --seed), or "
+                         "--split-from a checkpoint trained by mhzoo train")
+    src, mask = data_lib.split_source(source, splits, split)
+    return src, mask, split
 
 
 def evaluate(weights_or_tflite: str | os.PathLike, data: str | os.PathLike | data_lib.DataSource,
              *, split: str = "auto", split_from: str | os.PathLike | None = None,
+             test: float | None = None, search_valid: float | None = None,
              held_out: float | None = None, seed: int | None = None, limit: int | None = None,
              batch_size: int = 256, transform: str | None = None, num_threads: int | None = None,
              labels_file: str | os.PathLike | None = None, return_predictions: bool = False
@@ -81,11 +123,13 @@ def evaluate(weights_or_tflite: str | os.PathLike, data: str | os.PathLike | dat
     Args:
         weights_or_tflite: mhzoo checkpoint folder, ``mhzoo train`` run folder or ``.tflite``.
         data: as :func:`mhzoo.search.training.data.open_data`.
-        split: ``auto`` (the run's held-out split when known, else all), ``held_out``,
-            ``train`` or ``all``.
-        split_from: a checkpoint / run folder whose training record defines the split (for
+        split: ``auto`` (the run's test split when known, else all), ``test``,
+            ``search_valid``, ``train``, ``final_train``, ``all``; ``held_out`` is the old name
+            of ``test``.
+        split_from: a checkpoint / run folder whose training record defines the splits (for
             ``.tflite`` files exported from it).
-        held_out, seed: define the split by hand instead.
+        test, search_valid, seed: define the splits by hand instead (``held_out``: the old
+            name of ``test``).
         limit: score only the first ``limit`` images of the split.
         transform: ``"small"`` (resize only) or ``"resnet"`` (centre crop); default: the
             checkpoint's, else ``small`` up to 64 px and ``resnet`` above.
@@ -104,7 +148,12 @@ def evaluate(weights_or_tflite: str | os.PathLike, data: str | os.PathLike | dat
         raise ValueError(f"{path} is neither a .tflite file nor a checkpoint folder")
     record = training_record(split_from if split_from is not None else path) if (
         split_from is not None or not is_tflite) else None
-    mask = split_mask(source, split, record, held_out=held_out, seed=seed)
+    if held_out is not None:
+        if test is not None and test != held_out:
+            raise ValueError("give test or held_out (its old name), not both")
+        test = held_out
+    source, mask, split = split_data(source, split, record, test=test,
+                                     search_valid=search_valid, seed=seed)
     if is_tflite:
         runner, size, _, classes = _tflite_runner(path, num_threads)
     else:

@@ -7,8 +7,15 @@ folder (:mod:`mhzoo.search.runs`) with the compiled step of :mod:`mhzoo.search.t
   trained; the data position is ``step`` (epoch ``step // steps_per_epoch``, batch
   ``step % steps_per_epoch``): the pipeline is deterministic per epoch, so a resumed run sees
   the batches an uninterrupted one sees;
-* TensorBoard scalars (loss, lr, train / held-out top-1 / top-5, images/s), a tqdm bar with ETA,
+* TensorBoard scalars (loss, lr, train / test top-1 / top-5, images/s), a tqdm bar with ETA,
   ``history.json`` for the curve, and at the end ``save_pretrained`` into ``DIR/model``.
+
+The data is split by rule ``mhzoo.splits/v1`` (:mod:`mhzoo.search.training.splits`) with the
+recipe's ``test``, ``search_valid`` and ``split_seed``: the run trains on ``train`` (or on
+``final_train`` = train + search_valid, the retraining of a searched model) and reports
+``test_top1`` / ``test_top5`` on ``test``; nothing here selects or stops on the test split. The
+splits' record (``Splits.describe()``) is in ``run.json`` and in the checkpoint's
+``config.json``; a resumed run whose data no longer gives the same splits is refused.
 """
 
 from __future__ import annotations
@@ -29,11 +36,13 @@ from mhzoo.search.training import data as data_lib
 from mhzoo.search.training.modeling import build_training_model
 from mhzoo.search.training.recipes import Recipe
 from mhzoo.search.training.request import TrainRequest
+from mhzoo.search.training.splits import Splits, check_record
 from mhzoo.search.training.step import TrainStep, evaluate_model
 from mhzoo.search.training.strategy import make_strategy, mixed_precision_policy
 from mhzoo.weights import save_pretrained
 
-__all__ = ["TrainRequest", "TrainResult", "TrainStep", "evaluate_model", "train"]
+__all__ = ["TrainRequest", "TrainResult", "TrainStep", "evaluate_model", "make_run_splits",
+           "train"]
 
 CALIBRATION_STEPS = 30  # steps timed (after the first, traced ones) to fix a time budget
 EVAL_COST = 0.35  # evaluation images cost about this fraction of a training image (no backward)
@@ -56,23 +65,44 @@ class TrainResult:
 # ----------------------------------------------------------------------------- the job
 def _request(name: str, spec: Any, width: float | None, recipe: Recipe, source: Any,
              seed: int, num_classes: int, weights: Any, freeze_backbone: bool,
-             global_batch: int, limits: tuple[int | None, int | None]) -> dict[str, Any]:
+             global_batch: int, limits: tuple[int | None, int | None], splits: Splits,
+             final_train: bool) -> dict[str, Any]:
     rec = recipe.to_dict()
     rec.pop("notes", None)
     return {"architecture": name, "spec": spec.to_dict(), "width": width,
             "num_classes": num_classes, "recipe": rec,
-            "data": {**source.describe(), "limit_train": limits[0], "limit_held_out": limits[1]},
+            "data": {**source.describe(), "limit_train": limits[0], "limit_test": limits[1],
+                     "splits": splits.describe(), "train_split": _train_split(final_train)},
             "seed": seed, "weights": None if weights is None else str(weights),
             "freeze_backbone": freeze_backbone, "global_batch": global_batch}
 
 
-def _split_sizes(mask: np.ndarray, limits: tuple[int | None, int | None]) -> tuple[int, int]:
-    n_train, n_held = int((~mask).sum()), int(mask.sum())
-    if limits[0] is not None:
-        n_train = min(n_train, limits[0])
-    if limits[1] is not None:
-        n_held = min(n_held, limits[1])
-    return n_train, n_held
+def _train_split(final_train: bool) -> str:
+    return "final_train" if final_train else "train"
+
+
+def make_run_splits(source: Any, recipe: Recipe) -> Splits:
+    """The splits of a run on ``source`` with ``recipe`` (its ``test``, ``search_valid`` and
+    ``split_seed``; the data's own evaluation split is the test split when it has one)."""
+    return data_lib.splits_for(source, recipe.test, recipe.search_valid, recipe.split_seed)
+
+
+def _check_resumed_splits(out: Path, source: Any) -> None:
+    """A run folder's recorded splits must still be those of the data (one-line error)."""
+    try:
+        old = runs.read_run(out, runs.TRAIN) or {}
+    except ValueError:
+        return  # check_run_dir names a damaged record
+    req = old.get("request") if isinstance(old.get("request"), dict) else {}
+    rec = (req.get("data") or {}).get("splits") if isinstance(req.get("data"), dict) else None
+    if isinstance(rec, dict):
+        own = source.eval_source
+        try:
+            check_record(rec, source.num_examples,
+                         own_test=None if own is None else own.num_examples,
+                         own_test_digest=None if own is None else own.digest())
+        except ValueError as exc:
+            raise ValueError(f"cannot resume {out}: {exc}") from None
 
 
 def train(request: TrainRequest | Any, data: Any = None, out_dir: Any = None,
@@ -105,11 +135,19 @@ def train(request: TrainRequest | Any, data: Any = None, out_dir: Any = None,
         raise ValueError(f"data {source.root} has {source.num_classes} class; training needs at "
                          "least 2")
     num_classes = source.num_classes
-    mask = data_lib.held_out_mask(source.num_examples, recipe.held_out, r.seed)
+    splits = make_run_splits(source, recipe)
     limits = (r.limit_train, r.limit_held_out)
-    n_train, n_held = _split_sizes(mask, limits)
+    train_data = data_lib.split_source(source, splits, _train_split(r.final_train))
+    test_data = data_lib.split_source(source, splits, "test")
+    n_train = int(train_data[1].sum())
+    n_held = test_data[0].num_examples if test_data[1] is None else int(test_data[1].sum())
+    if limits[0] is not None:
+        n_train = min(n_train, limits[0])
+    if limits[1] is not None:
+        n_held = min(n_held, limits[1])
     out = Path(r.out_dir)
     runs.check_run_dir(out, runs.TRAIN, None)  # refuse a foreign folder before building
+    _check_resumed_splits(out, source)
     dist = make_strategy(r.strategy, tpu=r.tpu) if isinstance(r.strategy, str) else r.strategy
     replicas = dist.num_replicas_in_sync
     global_batch = r.per_replica_batch * replicas if r.per_replica_batch else \
@@ -140,7 +178,8 @@ def train(request: TrainRequest | Any, data: Any = None, out_dir: Any = None,
             model = build_training_model(base, **kwargs)
             eval_model = build_training_model(base, **{**kwargs, "sync_bn": False})
         record = _request(base.name, model.arch_spec, r.width, recipe, source, r.seed,
-                          num_classes, r.weights, r.freeze_backbone, global_batch, limits)
+                          num_classes, r.weights, r.freeze_backbone, global_batch, limits,
+                          splits, r.final_train)
         existing = runs.check_run_dir(out, runs.TRAIN, record)
         if existing and existing.get("status") == "finished" and (out / runs.MODEL).is_dir():
             return _finished_result(out, existing)
@@ -153,13 +192,15 @@ def train(request: TrainRequest | Any, data: Any = None, out_dir: Any = None,
         if existing is None or existing.get("status") != "running":
             runs.write_run(out, runs.TRAIN, {"status": "running", **head})
         try:
-            return _run(runner, source, mask, out, recipe, record, r,
+            return _run(runner, source, train_data, test_data, out, recipe, record, r,
                         steps_per_epoch=steps_per_epoch, n_held=n_held, limits=limits,
                         policy=policy)
         except tf.errors.InvalidArgumentError as exc:
             runs.write_run(out, runs.TRAIN, {"status": "failed", **head,
                                              "error": " ".join(str(exc.message).split())[:300]})
             bad = data_lib.find_undecodable(source, None)
+            if bad is None and source.eval_source is not None:
+                bad = data_lib.find_undecodable(source.eval_source, None)
             if bad is None:
                 raise
             raise ValueError(f"image {bad} does not decode (not a JPEG / PNG or truncated); "
@@ -175,7 +216,8 @@ def _finished_result(out: Path, run: dict[str, Any]) -> TrainResult:
                        dict(run.get("metrics", {})), hist)
 
 
-def _run(runner: TrainStep, source: Any, mask: np.ndarray, out: Path, recipe: Recipe,
+def _run(runner: TrainStep, source: Any, train_data: tuple[Any, np.ndarray | None],
+         test_data: tuple[Any, np.ndarray | None], out: Path, recipe: Recipe,
          request: dict[str, Any], r: TrainRequest, *, steps_per_epoch: int, n_held: int,
          limits: tuple[int | None, int | None], policy: str) -> TrainResult:
     import tensorflow as tf  # lazy: no TensorFlow at import time
@@ -189,18 +231,19 @@ def _run(runner: TrainStep, source: Any, mask: np.ndarray, out: Path, recipe: Re
     common = dict(image_size=recipe.image_size, augmentation=recipe.augmentation,
                   crop_fraction=recipe.crop_fraction, pad=recipe.pad)
     train_ds = data_lib.distribute(
-        dist, source, global_batch=runner.global_batch, mask=~mask, training=True, seed=seed,
+        dist, train_data[0], global_batch=runner.global_batch, mask=train_data[1],
+        training=True, seed=seed,
         start_epoch=start // steps_per_epoch, skip_batches=start % steps_per_epoch,
         batches_per_epoch=steps_per_epoch, cache=r.cache, limit=limits[0], **common)
     eval_batch = max(runner.global_batch, 256)
     eval_batch -= eval_batch % dist.num_replicas_in_sync
 
-    def held_out() -> Any:
-        return data_lib.distribute(dist, source, global_batch=eval_batch, mask=mask,
-                                   training=False, limit=limits[1], **common)
+    def test_split() -> Any:
+        return data_lib.distribute(dist, test_data[0], global_batch=eval_batch,
+                                   mask=test_data[1], training=False, limit=limits[1], **common)
 
     writers = {k: tf.summary.create_file_writer(str(out / runs.TENSORBOARD / k))
-               for k in ("train", "held_out")}
+               for k in ("train", "test")}
     eval_every = max(1, round(recipe.eval_every_epochs * steps_per_epoch))
     iterator = iter(train_ds)
     total = int(runner.total_steps.numpy())
@@ -253,20 +296,20 @@ def _run(runner: TrainStep, source: Any, mask: np.ndarray, out: Path, recipe: Re
         final = step >= total
         do_eval = step % eval_every == 0 or final
         if do_eval:
-            res = runner.evaluate(held_out())
-            with writers["held_out"].as_default(step=step):
+            res = runner.evaluate(test_split())
+            with writers["test"].as_default(step=step):
                 runs.tensorboard_scalar("top1", res["top1"], step)
                 runs.tensorboard_scalar("top5", res["top5"], step)
             history.append({"step": step, "epoch": step / steps_per_epoch,
                             "seconds": float(runner.seconds.numpy()),
                             "train_loss": metrics.get("train_loss"),
                             "train_top1": metrics.get("train_top1"),
-                            "held_out_top1": res["top1"], "held_out_top5": res["top5"],
+                            "test_top1": res["top1"], "test_top5": res["top5"],
                             "lr": metrics.get("train_lr")})
-            bar.write(f"step {step}/{total} epoch {step / steps_per_epoch:.2f}: held-out top-1 "
+            bar.write(f"step {step}/{total} epoch {step / steps_per_epoch:.2f}: test top-1 "
                       f"{res['top1']:.4f} top-5 {res['top5']:.4f} ({res['count']} images)")
-            metrics.update({"held_out_top1": res["top1"], "held_out_top5": res["top5"],
-                            "held_out_images": res["count"]})
+            metrics.update({"test_top1": res["top1"], "test_top5": res["top5"],
+                            "test_images": res["count"]})
         due = (checkpoint_every is not None and step % checkpoint_every == 0) or (
             checkpoint_every is None and (do_eval or time.perf_counter() - last_ckpt
                                           > 60 * r.checkpoint_minutes))
@@ -308,9 +351,11 @@ def _save_final(runner: TrainStep, out: Path, recipe: Recipe, request: dict[str,
         "recipe": recipe.to_dict(), "steps": step, "epochs": step / steps_per_epoch,
         "global_batch": runner.global_batch, "seed": seed,
         "data": {"kind": source.kind, "root": source.root, "num_examples": source.num_examples,
-                 "held_out": recipe.held_out, "split_seed": seed,
+                 "test": recipe.test, "search_valid": recipe.search_valid,
+                 "split_seed": recipe.split_seed, "train_split": request["data"]["train_split"],
                  "limit_train": request["data"]["limit_train"],
-                 "limit_held_out": request["data"]["limit_held_out"]},
+                 "limit_test": request["data"]["limit_test"]},
+        "splits": request["data"]["splits"],
         "stride_plan": recipe.stride_plan, "metrics": metrics,
         "fine_tuned_from": request.get("weights"), "ema_decay": recipe.ema_decay,
     }

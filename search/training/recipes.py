@@ -14,7 +14,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from mhzoo.search.training.sources import check_held_out
+from mhzoo.search.training.splits import check_split_size
 from mhzoo.spec import ArchSpec
 
 __all__ = ["OPTIMIZERS", "PRESETS", "STRIDE_PLANS", "Recipe", "apply_stride_plan", "get_preset",
@@ -51,9 +51,17 @@ class Recipe:
         pad: padding of the ``"small"`` augmentation, in pixels.
         stride_plan: ``None`` (the architecture's own strides) or a named / explicit plan,
             see :data:`STRIDE_PLANS` and :func:`apply_stride_plan`.
-        held_out: images carved (seeded) out of the training data for evaluation: a fraction
-            in (0, 1) or a count (TuNAS ``l2l_valid``: 50,046 ImageNet images).
-        eval_every_epochs: held-out evaluation period.
+        test: the test split (rule ``mhzoo.splits/v1``, :mod:`mhzoo.search.training.splits`):
+            images carved (seeded by ``split_seed``) out of the training data, a fraction in
+            (0, 1) or a count; the data's own evaluation split replaces it when there is one.
+            Reported accuracy is measured on it; nothing selects or stops on it.
+        search_valid: the search-validation split carved next (a fraction or a count; 0 for
+            plain training): the search's controller reward (TuNAS ``l2l_valid``: 50,046
+            ImageNet images) and anything that selects or stops early.
+        split_seed: seed of the splits, independent of the run's seed (runs with other seeds
+            share the test images).
+        held_out: the old name of ``test`` (accepted as input; reads as ``test``).
+        eval_every_epochs: test evaluation period.
         bn_momentum: batch-norm moving-average momentum override (``None`` = the spec's).
         notes: where the values come from, for humans.
     """
@@ -78,7 +86,10 @@ class Recipe:
     crop_fraction: float = 0.875
     pad: int = 4
     stride_plan: str | None = None
-    held_out: float = 50046
+    test: float = 50000
+    search_valid: float = 0
+    split_seed: int = 0
+    held_out: float | None = None
     eval_every_epochs: float = 1.0
     bn_momentum: float | None = None
     notes: str = field(default="", compare=False)
@@ -109,7 +120,13 @@ class Recipe:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}")
         if not (0 <= self.ema_decay < 1):
             raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay!r}")
-        check_held_out(self.held_out)
+        if self.held_out is not None:  # the old name of ``test`` wins when given
+            object.__setattr__(self, "test", self.held_out)
+        object.__setattr__(self, "held_out", self.test)
+        check_split_size("test", self.test)
+        check_split_size("search-validation", self.search_valid, allow_zero=True)
+        if isinstance(self.split_seed, bool) or not isinstance(self.split_seed, int):
+            raise ValueError(f"split_seed must be an integer, got {self.split_seed!r}")
         if self.stride_plan is not None:
             parse_stride_plan(self.stride_plan)
 
@@ -151,11 +168,17 @@ class Recipe:
         bad = sorted(set(changes) - known)
         if bad:
             raise ValueError(f"unknown recipe field(s): {', '.join(bad)}")
+        if "test" in changes and "held_out" in changes and changes["test"] != changes["held_out"]:
+            raise ValueError("give the test split size as test or as held_out (its old name), "
+                             "not both")
+        if "held_out" not in changes:
+            changes["held_out"] = None  # ``test`` (changed or kept) decides
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data (JSON)."""
         d = dataclasses.asdict(self)
+        d.pop("held_out")  # the old name of ``test``
         d["peak_lr"] = self.peak_lr
         d["effective_dropout"] = self.effective_dropout
         return d
@@ -258,7 +281,7 @@ PRESETS: dict[str, Recipe] = {
     "imagenet": Recipe(
         name="imagenet", image_size=224, global_batch=4096, epochs=360, optimizer="rmsprop",
         base_lr=0.165, warmup_fraction=0.025, label_smoothing=0.1, weight_decay=4e-5,
-        dropout=None, ema_decay=0.9999, augmentation="resnet", held_out=50046,
+        dropout=None, ema_decay=0.9999, augmentation="resnet", test=50000, search_valid=0,
         notes="paper section 7.1 / TuNAS mobile_train_eval with --use_held_out_test_set"),
     # CPU proxy on the 2-core machine (../shared/data/cifar10, 45,000 / 5,000 split). Deviates
     # from the ImageNet recipe where the measured notes (cifar10-proxy-notes.md) justify it:
@@ -270,7 +293,7 @@ PRESETS: dict[str, Recipe] = {
         name="cifar10-proxy", image_size=32, global_batch=128, epochs=24, optimizer="sgd",
         base_lr=0.4, warmup_epochs=0.5, momentum=0.9, nesterov=True, label_smoothing=0.1,
         weight_decay=5e-4, dropout=0.1, ema_decay=0.999, augmentation="small", pad=4,
-        stride_plan="proxy32", held_out=5000,
+        stride_plan="proxy32", test=5000, search_valid=0,
         notes="CPU proxy: cifar10-proxy-notes.md SGD-nesterov starting point, stem stride 1"),
 }
 

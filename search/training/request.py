@@ -53,14 +53,17 @@ class TrainRequest:
         tpu: TPU name or address for ``strategy="tpu"``.
         per_replica_batch: give the batch per replica instead (global = this x replicas; the
             learning rate follows the global batch).
-        seed: seeds the held-out split, the data order and augmentation, the initial weights
-            and dropout.
+        seed: seeds the data order and augmentation, the initial weights and dropout (the
+            splits have their own seed, the recipe's ``split_seed``).
+        final_train: train on ``final_train`` (train + search_valid: the retraining of a
+            searched model) instead of ``train``; never on ``test``.
         checkpoint_every: steps between checkpoints (default: every evaluation and every
             ``checkpoint_minutes``).
         max_steps: stop (resumably) after this global step, without finishing the run.
         time_budget: seconds for the whole run (restarts included, > 0): after a short timing
             the total step count is fixed so that training and evaluation fit.
-        limit_train, limit_held_out: use only that many images of each split (tests).
+        limit_train, limit_held_out: use only that many images of the training and the test
+            split (tests).
         cache: keep the encoded training images in memory.
         mixed_precision: ``auto`` (on GPUs / TPUs), ``on`` or ``off``.
         sync_bn: synchronized batch norm across replicas.
@@ -85,6 +88,7 @@ class TrainRequest:
     tpu: str | None = None
     per_replica_batch: int | None = None
     seed: int = 0
+    final_train: bool = False
     checkpoint_every: int | None = None
     checkpoint_minutes: float = 10.0
     max_steps: int | None = None

@@ -5,13 +5,20 @@ to one :class:`DataSource`, and the seeded held-out split.
   files, every example's label (one fast scan of the labels only), the class names, and checks
   (no images, files that are not images, shards of another schema, labels / classes mismatch
   -> ``ValueError``).
-* :func:`held_out_mask` carves a seeded held-out split out of train (TuNAS ``l2l_valid``).
+* The data's own evaluation split, when it has one, is found beside the training data and
+  opened as ``DataSource.eval_source``: ``validation-*`` / ``val-*`` / ``test-*`` TFRecord
+  shards next to the training shards (the names ``build_imagenet_data.py`` writes), or a
+  ``validation/`` / ``val/`` / ``test/`` folder (of shards or class folders) beside ``train/``.
+  Such shards are never training shards. It is the test split of
+  :mod:`mhzoo.search.training.splits` (rule ``mhzoo.splits/v1``).
+* :func:`held_out_mask` is the test split of that rule (the old name).
 
 The input pipeline over a source is :mod:`mhzoo.search.training.data`.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 from dataclasses import dataclass, field
@@ -44,6 +51,8 @@ class DataSource:
         label_names: one name per class (``labels.txt``, the records' class text, or the
             folder names).
         tfds_name: the TFDS name for ``kind == "tfds"``.
+        eval_source: the data's own evaluation split (same classes), when it has one: the test
+            split of every run on this data (nothing is carved from the training data for it).
     """
 
     kind: str
@@ -54,6 +63,7 @@ class DataSource:
     label_names: list[str]
     tfds_name: str | None = None
     fingerprint: dict[str, Any] = field(default_factory=dict)
+    eval_source: DataSource | None = None
 
     @property
     def num_examples(self) -> int:
@@ -67,9 +77,23 @@ class DataSource:
 
     def describe(self) -> dict[str, Any]:
         """What identifies the data in ``run.json`` (checked on resume)."""
-        return {"kind": self.kind, "root": self.root, "num_examples": self.num_examples,
-                "num_classes": self.num_classes, "label_names": self.label_names,
-                "files": [os.path.basename(f) for f in self.files[:64]]}
+        d = {"kind": self.kind, "root": self.root, "num_examples": self.num_examples,
+             "num_classes": self.num_classes, "label_names": self.label_names,
+             "files": [os.path.basename(f) for f in self.files[:64]]}
+        if self.eval_source is not None:
+            d["eval_split"] = {"num_examples": self.eval_source.num_examples,
+                               "digest": self.eval_source.digest()}
+        return d
+
+    def digest(self) -> str:
+        """sha256 of what identifies the examples: file names relative to the root, records
+        per shard and labels (the test digest of a split that is the data's own)."""
+        h = hashlib.sha256()
+        for f in self.files:
+            h.update(os.path.relpath(f, self.root).encode() + b"\0")
+        h.update(np.asarray(self.counts, "<i8").tobytes())
+        h.update(np.asarray(self.labels, "<i4").tobytes())
+        return h.hexdigest()
 
 
 def _tensorflow() -> Any:
@@ -108,20 +132,114 @@ def open_data(path: str | os.PathLike, *, labels_file: str | os.PathLike | None 
             return _open_tfrecords(root.parent, [root], labels_file)
         raise ValueError(f"data path {root} is a file; give a folder of TFRecord shards or an "
                          "image-folder tree (train/<class>/*.jpg)")
-    shards = sorted(p for p in root.iterdir() if p.is_file() and _is_tfrecord_name(p))
-    if not shards and (root / "train").is_dir():
-        shards = sorted(p for p in (root / "train").iterdir()
-                        if p.is_file() and _is_tfrecord_name(p))
+    shards = _train_shards(root)
+    train_dir = root / "train"
+    if not shards and train_dir.is_dir():
+        shards = _train_shards(train_dir)
     if shards:
-        return _open_tfrecords(root, shards, labels_file)
-    tree = root / "train" if (root / "train").is_dir() else root
-    return _open_folder(root, tree, labels_file)
+        source = _open_tfrecords(root, shards, labels_file)
+        eval_shards = _eval_shards(root, shards[0].parent)
+        if eval_shards:
+            source.eval_source = _open_eval_tfrecords(root, eval_shards, source)
+        return source
+    tree = train_dir if train_dir.is_dir() else root
+    source = _open_folder(root, tree, labels_file)
+    if tree == train_dir:
+        source.eval_source = _open_eval_folder(root, source)
+    return source
+
+
+#: folders beside ``train/`` that hold the data's own evaluation split, in order of preference
+EVAL_DIRS = ("validation", "val", "test")
+#: shard name prefixes of an evaluation split (``build_imagenet_data.py``: ``validation-*``)
+EVAL_PREFIXES = tuple(f"{d}{sep}" for d in EVAL_DIRS for sep in "-.")
+
+
+def _is_eval_shard_name(p: Path) -> bool:
+    name = p.name
+    return name.startswith(EVAL_PREFIXES) and (".tfrecord" in name or name.endswith(".tfrec")
+                                               or "-of-" in name)
 
 
 def _is_tfrecord_name(p: Path) -> bool:
+    """A training shard name (evaluation shards, ``validation-*`` ..., are not)."""
     name = p.name
-    return (".tfrecord" in name or name.endswith(".tfrec")
-            or (name.startswith(("train-", "train.")) and "-of-" in name))
+    return not _is_eval_shard_name(p) and (
+        ".tfrecord" in name or name.endswith(".tfrec")
+        or (name.startswith(("train-", "train.")) and "-of-" in name))
+
+
+def _train_shards(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_file() and _is_tfrecord_name(p))
+
+
+def _eval_shards(root: Path, shard_dir: Path) -> list[Path]:
+    """Evaluation shards beside the training shards, else in ``validation/`` / ``val/`` /
+    ``test/`` beside them or beside ``train/``."""
+    for folder in dict.fromkeys([shard_dir, root]):
+        found = sorted(p for p in folder.iterdir() if p.is_file() and _is_eval_shard_name(p))
+        if found:
+            return found
+    for folder in dict.fromkeys([shard_dir, root]):
+        for d in EVAL_DIRS:
+            sub = folder / d
+            if sub.is_dir():
+                found = sorted(p for p in sub.iterdir() if p.is_file() and (
+                    _is_eval_shard_name(p) or _is_tfrecord_name(p)))
+                if found:
+                    return found
+    return []
+
+
+def _open_eval_tfrecords(root: Path, shards: list[Path], train: DataSource) -> DataSource:
+    _check_schema(shards[0])
+    counts, labels, _ = _scan_labels(shards)
+    where = str(shards[0].parent)
+    if labels.size == 0:
+        raise ValueError(f"the evaluation shards in {where} hold no images")
+    if int(labels.min()) < 0 or int(labels.max()) >= train.num_classes:
+        raise ValueError(f"labels/classes mismatch: the evaluation shards in {where} have labels "
+                         f"{int(labels.min())}..{int(labels.max())}, the training data "
+                         f"{train.num_classes} classes")
+    return DataSource("tfrecord", str(root), [str(s) for s in shards], counts,
+                      labels.astype(np.int32), list(train.label_names))
+
+
+def _class_images(tree: Path) -> dict[str, list[str]]:
+    """Image files (sorted) of every class folder of ``tree`` that holds any."""
+    classes = sorted(d.name for d in tree.iterdir() if d.is_dir() and not d.name.startswith("."))
+    per_class: dict[str, list[str]] = {}
+    for c in classes:
+        imgs = sorted(str(p) for p in (tree / c).rglob("*")
+                      if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+                      and not p.name.startswith("."))
+        if imgs:
+            per_class[c] = imgs
+    return per_class
+
+
+def _open_eval_folder(root: Path, train: DataSource) -> DataSource | None:
+    """``validation/`` / ``val/`` / ``test/`` class folders beside ``train/`` (classes named as
+    the training ones; a class may be missing)."""
+    for d in EVAL_DIRS:
+        tree = root / d
+        if not tree.is_dir():
+            continue
+        per_class = _class_images(tree)
+        if not per_class:
+            continue
+        unknown = sorted(set(per_class) - set(train.label_names))
+        if unknown:
+            raise ValueError(f"labels/classes mismatch: {tree} has class folders the training "
+                             f"data lacks ({', '.join(unknown[:3])})")
+        files: list[str] = []
+        labels: list[int] = []
+        for i, c in enumerate(train.label_names):
+            files += per_class.get(c, [])
+            labels += [i] * len(per_class.get(c, []))
+        return DataSource("folder", str(root), files, [len(files)],
+                          np.asarray(labels, np.int32), list(train.label_names))
+    return None
 
 
 def _read_labels_file(path: Path) -> list[str]:
@@ -235,16 +353,9 @@ def _open_tfrecords(root: Path, shards: list[Path], labels_file: Any) -> DataSou
 
 
 def _open_folder(root: Path, tree: Path, labels_file: Any) -> DataSource:
-    classes = sorted(d.name for d in tree.iterdir() if d.is_dir() and not d.name.startswith("."))
     files: list[str] = []
     labels: list[int] = []
-    per_class: dict[str, list[str]] = {}
-    for c in classes:
-        imgs = sorted(str(p) for p in (tree / c).rglob("*")
-                      if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
-                      and not p.name.startswith("."))
-        if imgs:
-            per_class[c] = imgs
+    per_class = _class_images(tree)
     if not per_class:
         raise ValueError(f"no images found in {tree}: expected TFRecord shards or an image-folder "
                          "tree <class>/*.jpg (JPEG or PNG)")
@@ -305,7 +416,10 @@ def held_out_mask(num_examples: int, held_out: float, seed: int,
                   remedy: str = "use a smaller --held-out") -> np.ndarray:
     """Boolean mask of the held-out examples: a seeded random subset of ``held_out`` examples
     (a fraction in (0, 1) or a count), disjoint from the training split by construction.
-    ``remedy`` ends the error of a split that leaves no training image (the caller's option)."""
+    ``remedy`` ends the error of a split that leaves no training image (the caller's option).
+
+    The old name of the test split of rule ``mhzoo.splits/v1``: equal to
+    ``splits.make_splits(num_examples, held_out, seed=seed).test``."""
     check_held_out(held_out)
     k = round(held_out * num_examples) if held_out < 1 else int(held_out)
     if not 0 < k < num_examples:

@@ -40,7 +40,14 @@ def test_run_resumes_and_finishes(run):
                                                      "run.json", "tensorboard"]
     assert list((out / "tensorboard" / "train").glob("events.out.tfevents.*"))
     run_json = json.loads((out / "run.json").read_text())
-    assert run_json["status"] == "finished" and run_json["metrics"]["held_out_images"] == 32
+    assert run_json["status"] == "finished" and run_json["metrics"]["test_images"] == 32
+    # the splits are recorded (rule mhzoo.splits/v1, the preset's 5,000 test images, split seed
+    # 0): the same test images as a search or regenerate on this data
+    splits = run_json["request"]["data"]["splits"]
+    assert splits == D.make_splits(50000, 5000, 0, 0).describe()
+    assert run_json["request"]["data"]["train_split"] == "train"
+    hist = json.loads((out / "history.json").read_text())
+    assert "test_top1" in hist[-1] and "held_out_top1" not in hist[-1]
 
 
 def test_final_checkpoint_records_and_loads_in_both_frameworks(run, cifar):
@@ -56,7 +63,9 @@ def test_final_checkpoint_records_and_loads_in_both_frameworks(run, cifar):
     training = pc["training"]
     assert training["recipe"]["name"] == "cifar10-proxy" and training["stride_plan"] == "proxy32"
     assert training["steps"] == 4
-    assert 0 <= training["metrics"]["held_out_top1"] <= 1
+    assert 0 <= training["metrics"]["test_top1"] <= 1
+    assert training["splits"]["rule"] == "mhzoo.splits/v1"
+    assert training["data"]["test"] == 5000 and training["data"]["split_seed"] == 0
     images = next(iter(D.make_dataset(cifar, mask=None, training=False, batch_size=4,
                                       image_size=32, augmentation="small")))[0].numpy()
     k3 = mhzoo.build("multi_max", weights=str(result.model_dir), input_shape=(32, 32, 3),
@@ -84,7 +93,7 @@ def test_eval_keras_and_tflite_agree(run, cifar, tmp_path):
 
     result = run[1]
     keras_res = evaluate(result.out_dir, cifar, return_predictions=True)
-    assert keras_res["split"] == "auto" and keras_res["count"] == 5000  # the run's held-out
+    assert keras_res["split"] == "test" and keras_res["count"] == 5000  # the run's test split
     assert keras_res["top5"] >= keras_res["top1"]
     model = mhzoo.build("multi_max", weights=str(result.model_dir), input_shape=(32, 32, 3))
     tfl = to_tflite(model, tmp_path / "m.tflite", quant="float32").path
@@ -169,4 +178,4 @@ def test_cli_train_eval_and_errors(run, shared_dir, tmp_path):
                                "--width", "0.25", "--limit-train", "32", "--limit-held-out",
                                "32", "--no-progress"])
     assert res.exit_code == 0, res.output
-    assert "Finished 4 steps" in res.output
+    assert "Finished 4 steps" in res.output and "test top-1" in res.output

@@ -71,5 +71,5 @@ def test_sigkill_then_rerun_resumes_exactly(shared_dir, tmp_path):
     assert a.keys() == b.keys()
     worst = max(float(np.max(np.abs(a[k] - b[k]))) for k in a)
     assert worst < 1e-5, worst
-    assert json.loads((straight / "history.json").read_text())[-1]["held_out_top1"] == \
-        history[-1]["held_out_top1"]
+    assert json.loads((straight / "history.json").read_text())[-1]["test_top1"] == \
+        history[-1]["test_top1"]
