@@ -15,8 +15,19 @@ Stages (each skipped when its output exists, each resumable on its own)::
                                   Multi-MAX and the baselines at the deployment input size, and
                                   the exported files
     DIR/report.md|json|csv        MN-Norm table (reference MobileNetV1 1.0), predicted vs
-                                  measured MN-Norm of the result, its held-out accuracy, and the
+                                  measured MN-Norm of the result, its test accuracy, and the
                                   paper's published Multi-AVG / Multi-MAX figures
+
+One set of splits (rule ``mhzoo.splits/v1``, :mod:`mhzoo.search.training.splits`, sizes and
+split seed from the search preset's shared recipe) serves every stage: the search trains the
+shared weights on ``train`` and rewards the controller on ``search_valid``; the retraining uses
+``final_train`` (train + search_valid); the reported accuracy is measured on ``test``, which no
+stage before it reads; the int8 calibration images come from ``train``. ``regenerate.json``
+records the splits, and every stage's own record is checked against them.
+
+A search that ends unconverged (``search_result.json["convergence"]["converged"]`` false, the
+verdict of :mod:`mhzoo.search.tunas.convergence`) stops the chain with a one-line error unless
+``accept_unconverged`` is set; then the summary records ``"converged": false``.
 
 ``--tiny`` shrinks every stage so that the whole chain runs in a few minutes on a CPU (CI): a
 32 px, width 0.25, one-layer-per-stage space, 12 architectures for the cost models through the
@@ -59,11 +70,13 @@ from mhzoo.search.space import Genotype, get_space
 from mhzoo.search.training import data as data_lib
 from mhzoo.search.training.loop import TrainRequest, train
 from mhzoo.search.training.recipes import get_preset
+from mhzoo.search.training.splits import RULE, Splits
 from mhzoo.search.tunas.config import get_search_preset, parse_reward
 from mhzoo.search.tunas.loop import SearchRequest, prepare_search, run_search
 from mhzoo.spec import ArchSpec
 
-__all__ = ["NAMED_REWARDS", "Budget", "RegenerateRequest", "regenerate", "reward_of"]
+__all__ = ["NAMED_REWARDS", "Budget", "RegenerateRequest", "UnconvergedSearchError", "regenerate",
+           "reward_of"]
 
 #: the paper's two searches (section 7.2): eq. 7 gave Multi-AVG, eq. 8 Multi-MAX
 NAMED_REWARDS = {"multi_avg": "avg", "multi_max": "max"}
@@ -96,9 +109,9 @@ TINY = Budget(space_options={"input_size": 32, "width": 0.25, "max_layers": 1}, 
               search_overrides={"steps": 4, "global_batch": 8, "rl_batch_multiplier": 2,
                                 "checkpoint_every": 2, "log_every": 1,
                                 "proxy": {"stem_stride": 1, "width": 0.25},
-                                "shared": {"held_out": 100}},
+                                "shared": {"test": 100, "search_valid": 100}},
               search_limits=(32, 16),
-              train_overrides={"epochs": 1, "global_batch": 16, "held_out": 100},
+              train_overrides={"epochs": 1, "global_batch": 16},
               train_limits=(64, 32), baselines=("multi_max",),
               bench_config={"warmup_runs": 1, "warmup_min_s": 0.0, "min_runs": 3,
                             "min_time_s": 0.0, "max_time_s": 0.3},
@@ -134,6 +147,8 @@ class RegenerateRequest:
         cost_archs: architectures to measure for the cost models (>= 10).
         steps: search steps.
         strategy, seed, progress: as for the search and training.
+        accept_unconverged: go on after a search that ended unconverged (the summary records
+            ``"converged": false``); otherwise the chain stops there with a one-line error.
         echo: where stage lines go.
     """
 
@@ -150,6 +165,7 @@ class RegenerateRequest:
     strategy: str = "default"
     seed: int = 0
     progress: bool = True
+    accept_unconverged: bool = False
     echo: Callable[[str], None] = field(default=print, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -192,11 +208,18 @@ def regenerate(request: RegenerateRequest | str | os.PathLike, **fields: Any
     ts = list(r.targets)
     source = data_lib.open_data(r.data)
     deploy = get_space("multi_hardware", **budget.space_options)
+    overrides = dict(budget.search_overrides)
+    if r.steps is not None:
+        overrides["steps"] = r.steps
+    shared = get_search_preset(r.preset).replace(**overrides).shared
+    split_sizes = {"test": shared.test, "search_valid": shared.search_valid,
+                   "split_seed": shared.split_seed}
+    splits = data_lib.splits_for(source, shared.test, shared.search_valid, shared.split_seed)
     record = {"reward": r.reward, "targets": ts, "tiny": r.tiny, "preset": r.preset,
               "train_preset": r.train_preset, "data": source.root, "seed": r.seed,
               "cost_models": None if r.cost_models is None else str(
                   Path(r.cost_models).resolve()),
-              "steps": r.steps}
+              "steps": r.steps, "splits": splits.describe()}
     if r.cost_models is not None:  # checked before anything is written
         given = load_cost_models(r.cost_models, deploy)
         missing = [t for t in ts if t not in given]
@@ -219,9 +242,6 @@ def regenerate(request: RegenerateRequest | str | os.PathLike, **fields: Any
                           r.progress)
     done()
     done = stage("search")
-    overrides = dict(budget.search_overrides)
-    if r.steps is not None:
-        overrides["steps"] = r.steps
     search_request = SearchRequest(
         reward=r.reward, cost_models=cm_dir, data=source, out_dir=out / "search",
         space="multi_hardware", space_options={k: v for k, v in budget.space_options.items()
@@ -230,30 +250,88 @@ def regenerate(request: RegenerateRequest | str | os.PathLike, **fields: Any
         limit_train=budget.search_limits[0], limit_held_out=budget.search_limits[1],
         progress=r.progress)
     prepare_search(search_request)
-    searched = run_search(search_request)
+    run_search(search_request)
     done()
     result_path = out / "search" / "search_result.json"
+    result = read_json(result_path, "search result")
+    _check_stage_splits("search", splits, _search_splits(out / "search", result))
+    converged = _check_converged(result, result_path, r)
     done = stage("train")
     trained = train(TrainRequest(
         str(result_path), source, out / "train", preset=r.train_preset,
-        overrides=budget.train_overrides, seed=r.seed, strategy=r.strategy,
-        limit_train=budget.train_limits[0], limit_held_out=budget.train_limits[1],
-        progress=r.progress, log_every=10))
+        overrides={**budget.train_overrides, **split_sizes}, final_train=True, seed=r.seed,
+        strategy=r.strategy, limit_train=budget.train_limits[0],
+        limit_held_out=budget.train_limits[1], progress=r.progress, log_every=10))
+    train_run = runs.read_run(out / "train", runs.TRAIN) or {}
+    _check_stage_splits("retraining", splits,
+                        ((train_run.get("request") or {}).get("data") or {}).get("splits"))
     done()
     done = stage("export")
-    exported = _export(out, source, budget, r.seed)
+    exported = _export(out, source, splits, budget)
     done()
     done = stage("bench")
     records = _bench(out, result_path, exported, ts, deploy, budget, r.progress)
     done()
     done = stage("report")
-    summary = _report(out, searched.result or {}, trained.metrics, records, ts, deploy,
-                      budget, exported)
+    summary = _report(out, result, trained.metrics, records, ts, deploy, budget, exported,
+                      converged, splits)
     done()
     summary["stage_seconds"] = times
     summary["seconds"] = round(time.perf_counter() - t0, 1)
     atomic_write_text(out / "report.json", json.dumps(summary, indent=1, default=str) + "\n")
     return summary
+
+
+# ---------------------------------------------------------------------------- checks
+class UnconvergedSearchError(ValueError):
+    """The search ended unconverged and the run was not told to accept it (CLI: exit 2)."""
+
+
+def _check_converged(result: dict[str, Any], path: Path, r: RegenerateRequest) -> bool:
+    """The search's verdict; an unconverged search stops the chain unless accepted."""
+    from mhzoo.search.tunas.convergence import warning  # numpy only
+
+    verdict = result.get("convergence")
+    if isinstance(verdict, dict) and verdict.get("converged") is True:
+        return True
+    if isinstance(verdict, dict) and "converged" in verdict:
+        try:
+            why = (warning(verdict) or "").removeprefix("warning: the search did not converge: ")
+        except (KeyError, TypeError):
+            why = "converged: false"
+    else:
+        why = "it records no convergence verdict"
+    if not r.accept_unconverged:
+        raise UnconvergedSearchError(
+            f"the search ({path}) did not converge ({why}); regenerate stops before training: "
+            "run a longer search (--steps) or pass --accept-unconverged to go on and record "
+            "converged: false")
+    r.echo(f"warning: the search did not converge ({why}); going on (--accept-unconverged), "
+           "the report records converged: false")
+    return False
+
+
+def _search_splits(folder: Path, result: dict[str, Any]) -> dict[str, Any] | None:
+    """The splits the search recorded (search_result.json or its run.json), if any."""
+    run = runs.read_run(folder, runs.SEARCH) or {}
+    req = run.get("request") if isinstance(run.get("request"), dict) else {}
+    for d in (result.get("splits"), req.get("splits"), (req.get("data") or {}).get("splits")
+              if isinstance(req.get("data"), dict) else None):
+        if isinstance(d, dict) and d.get("rule") == RULE:
+            return d
+    return None
+
+
+def _check_stage_splits(stage: str, splits: Splits, recorded: dict[str, Any] | None) -> None:
+    """A stage that recorded its splits must have used regenerate's (one-line error)."""
+    if recorded is None:
+        return
+    mine = splits.describe()
+    for key in ("num_examples", "seed", "test", "test_sha256"):
+        if recorded.get(key) != mine[key]:
+            raise ValueError(f"the {stage} used other splits than regenerate's ({key} "
+                             f"{recorded.get(key)!r}, expected {mine[key]!r}): its test images "
+                             "would not be the report's")
 
 
 # ---------------------------------------------------------------------------- stages
@@ -294,18 +372,16 @@ def _cost_models(out: Path, deploy: Any, targets: list[str], given: Any, budget:
     return final
 
 
-def _calibration_images(source: Any, budget: Budget, seed: int, size: int) -> Any:
-    held = 100 if budget is TINY else 5000
-    mask = data_lib.held_out_mask(source.num_examples, held, seed,
-                                  remedy=f"regenerate holds out {held} images: give a larger "
-                                         "data set")
-    ds = data_lib.make_dataset(source, mask=mask, training=False, batch_size=8, image_size=size,
+def _calibration_images(source: Any, splits: Splits, budget: Budget, size: int) -> Any:
+    """int8 calibration images from the training split (never the test split)."""
+    src, mask = data_lib.split_source(source, splits, "train")
+    ds = data_lib.make_dataset(src, mask=mask, training=False, batch_size=8, image_size=size,
                                augmentation="small", limit=budget.calibration_images)
     images = [x.numpy() for x, _ in ds]
     return np.concatenate(images)[:budget.calibration_images]
 
 
-def _export(out: Path, source: Any, budget: Budget, seed: int) -> dict[str, Path]:
+def _export(out: Path, source: Any, splits: Splits, budget: Budget) -> dict[str, Path]:
     """DIR/export: float32 and integer-only int8 .tflite of the trained model."""
     folder = out / "export"
     files = {"cpu_fp32": folder / "model_float32.tflite",
@@ -324,7 +400,7 @@ def _export(out: Path, source: Any, budget: Budget, seed: int) -> dict[str, Path
         to_tflite(model, files["cpu_fp32"], "float32", labels=labels, force=True,
                   fidelity_images=4)
     if not files["cpu_int8"].is_file():
-        images = _calibration_images(source, budget, seed, size)
+        images = _calibration_images(source, splits, budget, size)
         to_tflite(model, files["cpu_int8"], "int8_full", representative_data=images,
                   calibration_steps=len(images), labels=labels, force=True, fidelity_images=4)
     return files
@@ -349,7 +425,7 @@ def _bench(out: Path, result_path: Path, exported: dict[str, Path], targets: lis
 
 def _report(out: Path, result: dict[str, Any], train_metrics: dict[str, Any],
             records: list[Any], targets: list[str], deploy: Any, budget: Budget,
-            exported: dict[str, Path]) -> dict[str, Any]:
+            exported: dict[str, Path], converged: bool, splits: Splits) -> dict[str, Any]:
 
     size = int(deploy.options["input_size"])
     found = parse_model_ref(str(out / "search" / "search_result.json"))
@@ -366,7 +442,10 @@ def _report(out: Path, result: dict[str, Any], train_metrics: dict[str, Any],
         "predicted": pred,
         "measured": {"latency_ms": mine.latency_ms, "mn_norm_avg": mine.mn_norm_avg,
                      "mn_norm_max": mine.mn_norm_max},
-        "held_out_top1": train_metrics.get("held_out_top1"),
+        "test_top1": train_metrics.get("test_top1"),
+        "test_top5": train_metrics.get("test_top5"),
+        "test_images": train_metrics.get("test_images"),
+        "converged": converged, "splits": splits.describe(),
         "exported": {t: str(p) for t, p in exported.items()},
     }
     summary["exported_latency_ms"] = {
@@ -380,9 +459,13 @@ def _report(out: Path, result: dict[str, Any], train_metrics: dict[str, Any],
                                          "mn_norm_max": printed[r.label][1],
                                          "top1_pct": r.top1_accuracy_pct}
                                for r in paper.rows if r.model in NAMED_REWARDS}
-    report.notes.append(f"searched: {found.name} ({mode} reward), held-out top-1 of the "
-                        f"retrained proxy {summary['held_out_top1']}; predicted MN-Norm avg "
+    report.notes.append(f"searched: {found.name} ({mode} reward), test top-1 of the "
+                        f"retrained proxy {summary['test_top1']} ({summary['test_images']} test "
+                        f"images no stage before it read); predicted MN-Norm avg "
                         f"{pred.get('mn_norm_avg')}, max {pred.get('mn_norm_max')}")
+    if not converged:
+        report.notes.append("the search did NOT converge (accepted with --accept-unconverged): "
+                            "the searched architecture is not the controller's settled choice")
     report.notes.append("paper (Pixel 4, Table 1): " + "; ".join(
         f"{k} avg {v['mn_norm_avg']} max {v['mn_norm_max']} top-1 {v['top1_pct']}%"
         for k, v in summary["paper_pixel4"].items()))

@@ -33,12 +33,15 @@ __all__ = ["regenerate_cmd"]
               default="default", show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--tiny", is_flag=True, help="A tiny budget for every stage (CI).")
+@click.option("--accept-unconverged", is_flag=True,
+              help="Go on after a search that ended unconverged (the report records "
+              "converged: false); without it regenerate stops there (exit 2).")
 @click.option("--no-progress", is_flag=True)
 @click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False))
 def regenerate_cmd(name: str | None, reward: str | None, data: str, cost_models: str | None,
                    targets: str, preset: str, train_preset: str, cost_archs: int | None,
-                   steps: int | None, strategy: str, seed: int, tiny: bool, no_progress: bool,
-                   out_dir: str) -> None:
+                   steps: int | None, strategy: str, seed: int, tiny: bool,
+                   accept_unconverged: bool, no_progress: bool, out_dir: str) -> None:
     """Cost models -> search -> training -> float / int8 export -> benchmark -> MN-Norm report
     (every stage resumable; rerun the same command to continue)."""
     # the arguments are checked before TensorFlow loads (a bad one fails in a fraction of a s)
@@ -47,6 +50,7 @@ def regenerate_cmd(name: str | None, reward: str | None, data: str, cost_models:
         targets=tuple(t.strip() for t in targets.split(",") if t.strip()), preset=preset,
         train_preset=train_preset, tiny=tiny, cost_archs=cost_archs, steps=steps,
         strategy=strategy, seed=seed, progress=not no_progress,
+        accept_unconverged=accept_unconverged,
         echo=lambda s: click.echo(s, err=True))
     import_tensorflow_quietly()
     summary = regenerate(request)
@@ -54,5 +58,6 @@ def regenerate_cmd(name: str | None, reward: str | None, data: str, cost_models:
     m, p = summary["measured"], summary["predicted"]
     click.echo(f"searched {summary['searched']}: measured MN-Norm avg {m['mn_norm_avg']}, max "
                f"{m['mn_norm_max']} (predicted {p.get('mn_norm_avg')}, {p.get('mn_norm_max')}); "
-               f"held-out top-1 {summary['held_out_top1']} -> {out_dir}")
+               f"test top-1 {summary['test_top1']} on {summary['test_images']} test images"
+               f"{'' if summary['converged'] else ' (search NOT converged)'} -> {out_dir}")
 
