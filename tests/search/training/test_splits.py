@@ -96,3 +96,132 @@ def test_sizes_validated_one_line(kwargs, match):
 def test_unknown_split_name():
     with pytest.raises(ValueError, match="unknown split 'held_out'"):
         make_splits(100, 10).mask("held_out")
+
+
+# ----------------------------------------------------------------------------- recipes
+def test_recipe_split_fields_and_the_old_name():
+    from mhzoo.search.training.recipes import Recipe, get_preset
+
+    r = get_preset("cifar10-proxy")
+    assert (r.test, r.search_valid, r.split_seed, r.held_out) == (5000, 0, 0, 5000)
+    assert r.replace(held_out=100).test == 100  # the old name still sets the test split
+    assert r.replace(test=200).held_out == 200  # ... and reads it
+    assert r.replace(search_valid=300).test == 5000
+    with pytest.raises(ValueError, match="not both"):
+        r.replace(test=1, held_out=2)
+    assert "held_out" not in r.to_dict() and r.to_dict()["test"] == 5000
+    old = {**r.to_dict(), "held_out": 300}
+    old.pop("test")
+    assert Recipe.from_dict(old).test == 300  # a run.json written before the rule
+    assert Recipe.from_dict(r.to_dict()) == r
+    for bad, match in (({"test": 2.5}, "test split"), ({"search_valid": -1}, "search-valid"),
+                       ({"split_seed": 1.5}, "split_seed")):
+        with pytest.raises(ValueError, match=match):
+            r.replace(**bad)
+
+
+# ----------------------------------------------------------------------------- own split
+def _png_folder(tree, n, classes=("a", "b")):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        d = tree / classes[i % len(classes)]
+        d.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)).save(d / f"{i}.png")
+
+
+def _shard(path, n, label=0):
+    import io
+
+    import tensorflow as tf
+    from PIL import Image
+
+    from mhzoo.search.training.sources import ENCODED_KEY, LABEL_KEY
+
+    buf = io.BytesIO()
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(buf, "PNG")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tf.io.TFRecordWriter(str(path)) as w:
+        for i in range(n):
+            w.write(tf.train.Example(features=tf.train.Features(feature={
+                ENCODED_KEY: tf.train.Feature(bytes_list=tf.train.BytesList(
+                    value=[buf.getvalue()])),
+                LABEL_KEY: tf.train.Feature(int64_list=tf.train.Int64List(
+                    value=[(label + i) % 2]))})).SerializeToString())
+
+
+def test_folder_own_evaluation_split(tmp_path):
+    from mhzoo.search.training import data as D
+
+    _png_folder(tmp_path / "d" / "train", 20)
+    _png_folder(tmp_path / "d" / "val", 6)
+    src = D.open_data(tmp_path / "d")
+    assert src.num_examples == 20 and src.eval_source.num_examples == 6
+    assert src.eval_source.label_names == src.label_names == ["a", "b"]
+    s = D.splits_for(src, 5, 3, 0)
+    assert s.describe()["test_from"] == "own" and s.describe()["test"] == 6
+    assert s.train.sum() == 17 and not s.test.any()  # nothing carved from train
+    ev, mask = D.split_source(src, s, "test")
+    assert ev is src.eval_source and mask is None
+    assert D.split_source(src, s, "train")[0] is src
+    # without train/ a val folder is a class like any other
+    _png_folder(tmp_path / "flat", 8, classes=("a", "val"))
+    flat = D.open_data(tmp_path / "flat")
+    assert flat.eval_source is None and flat.label_names == ["a", "val"]
+    # an evaluation class the training data lacks
+    _png_folder(tmp_path / "d" / "validation", 4, classes=("a", "zebra"))
+    with pytest.raises(ValueError, match="zebra"):
+        D.open_data(tmp_path / "d")
+
+
+def test_tfrecord_own_evaluation_split(tmp_path):
+    from mhzoo.search.training import data as D
+
+    root = tmp_path / "shards"
+    _shard(root / "train-00000-of-00001", 12)
+    _shard(root / "validation-00000-of-00001", 5)
+    _shard(root / "validation.tfrecord", 3)  # an evaluation shard even with .tfrecord
+    src = D.open_data(root)
+    assert [p.rsplit("/", 1)[1] for p in src.files] == ["train-00000-of-00001"]
+    assert src.num_examples == 12 and src.eval_source.num_examples == 8
+    assert "eval_split" in src.describe()
+    # shards in train/ with their evaluation split in validation/ beside it
+    other = tmp_path / "tree"
+    _shard(other / "train" / "a.tfrecord", 10)
+    _shard(other / "validation" / "b.tfrecord", 4)
+    src2 = D.open_data(other)
+    assert src2.num_examples == 10 and src2.eval_source.num_examples == 4
+    # no evaluation split: none invented
+    lone = tmp_path / "lone"
+    _shard(lone / "train-00000-of-00001", 6)
+    assert D.open_data(lone).eval_source is None
+
+
+def test_split_data_of_old_and_new_records():
+    from mhzoo.search.training.evaluate import split_data
+    from mhzoo.search.training.sources import DataSource
+
+    src = DataSource("folder", "/nowhere", [f"/nowhere/{i}.png" for i in range(100)], [100],
+                     np.zeros(100, np.int32), ["a", "b"])
+    ref = make_splits(100, 10, 20, 5)
+    new = {"splits": ref.describe(), "data": {"num_examples": 100, "test": 10}}
+    for name in ("test", "search_valid", "train", "final_train"):
+        got_src, mask, split = split_data(src, name, new)
+        assert got_src is src and split == name and np.array_equal(mask, ref.mask(name))
+    assert split_data(src, "auto", new)[2] == "test"
+    assert np.array_equal(split_data(src, "held_out", new)[1], ref.test)  # the old name
+    assert split_data(src, "all", new)[1] is None
+    # a checkpoint from before the rule: held_out size and split seed = its held-out mask
+    old = {"data": {"num_examples": 100, "held_out": 10, "split_seed": 5}}
+    assert np.array_equal(split_data(src, "held_out", old)[1], make_splits(100, 10, 0, 5).test)
+    # the data changed since the run
+    grown = DataSource("folder", "/nowhere", [f"/nowhere/{i}.png" for i in range(101)], [101],
+                       np.zeros(101, np.int32), ["a", "b"])
+    for rec in (new, old):
+        with pytest.raises(ValueError, match="100") as e:
+            split_data(grown, "test", rec)
+        assert "\n" not in str(e.value)
+    with pytest.raises(ValueError, match="needs the split sizes"):
+        split_data(src, "test", None)
+    assert split_data(src, "auto", None)[2] == "all"
