@@ -1,14 +1,15 @@
 """``search_result.json``: the file a finished search writes (pure Python, no TensorFlow).
 
 It sits in the search's run folder (:mod:`mhzoo.search.runs`) beside ``run.json``,
-``checkpoints/``, ``tensorboard/``, ``history.json`` and the two pictures.
+``checkpoints/``, ``tensorboard/``, ``history.json`` and the pictures (:data:`PLOTS`).
 
 ``search_result.json`` holds the deployment :class:`~mhzoo.spec.ArchSpec` under the top-level key
 ``"spec"`` (and no ``"blocks"``), which :meth:`ArchSpec.from_file` reads: so
 ``mhzoo.build("search_result.json")``, ``mhzoo info / export / bench search_result.json`` take it
 as it is, without the core importing :mod:`mhzoo.search`. Beside it: the space and genotype (the
 deployment decoding and the proxy one), predicted latency per target, predicted MN-Norm avg /
-max, the controller's final probabilities and the run config, and under ``"convergence"`` the
+max, the controller's final probabilities, the run config, the data splits (``"splits"``: rule
+``mhzoo.splits/v1``, sizes, seed and the test split's digest), and under ``"convergence"`` the
 verdict and diagnostics of :mod:`mhzoo.search.tunas.convergence` (``converged``, the thresholds it
 used, per-decision top probability and entropy, the argmax's predicted cost beside the mean cost
 of architectures sampled from the final distribution).
@@ -31,7 +32,7 @@ __all__ = ["FORMAT", "PLOTS", "RESULT_FILE", "add_convergence", "read_result",
 
 FORMAT = "mhzoo.search_result"
 RESULT_FILE = "search_result.json"
-PLOTS = ("probabilities.png", "architecture.png")
+PLOTS = ("probabilities.png", "architecture.png", "convergence.png")
 
 
 # ---------------------------------------------------------------------------- result file

@@ -67,9 +67,9 @@ TRAIN = RunKind("training run", "mhzoo-train-run",
 SEARCH = RunKind("search run", "mhzoo-search-run",
                  owned=frozenset({RUN_FILE, HISTORY, CHECKPOINTS, TENSORBOARD,
                                   "search_result.json", "probabilities.png",
-                                  "architecture.png"}),
+                                  "architecture.png", "convergence.png"}),
                  identity=("space", "space_options", "reward", "targets", "cost_models",
-                           "factors", "data", "config", "seed", "replicas"))
+                           "factors", "data", "splits", "config", "seed", "replicas"))
 REGENERATE = RunKind("regenerate run", "mhzoo-regenerate", run_file="regenerate.json")
 
 

@@ -17,7 +17,12 @@ space (zeros: uniform), samples one-hot masks, and takes a reward.
   ``-stopgrad(R - b) * log pi(a)``; Adam (beta1 0, beta2 0.999, eps 1e-8) with the mean of the
   replicas' gradients and the mean of their *squared* gradients for the second moment; the
   entropy term ``-lambda_H * H`` as a separate plain SGD step; learning rate
-  ``base * 1[t >= D] * 10^((t - D) / (T - D))`` (0 for the first ``D`` steps).
+  ``base * 1[t >= D] * 10^((t - D) / (T - D))`` (0 for the first ``D`` steps). During the
+  delay the update changes nothing at all: unlike TuNAS, whose Adam second moments and baseline
+  accumulate from step 0, the baseline and Adam (moments and bias-correction count) start at
+  the first RL step, so the search skips the delay's validation forwards (issue 18).
+* Many samples per step: :meth:`Controller.reinforce_step` takes every sample of a step (one
+  per replica in TuNAS; ``samples_per_step`` per replica here) with one reward each.
 * The final architecture is the argmax of every decision.
 
 All state (logits, Adam second moments and step, baseline accumulators) is ``tf.Variable``s of
@@ -229,6 +234,23 @@ class Controller(tf.Module):
         step_t = tf.constant(self.total_steps if step is None else step, tf.int64)
         return Sample(masks, tf.constant(idx, tf.int32), tf.zeros([len(idx)], tf.bool), step_t)
 
+    def sample_from_draw(self, indices: Any, replaced: Any, step: Any) -> Sample:
+        """The :class:`Sample` of a draw given by its ``indices`` and ``replaced`` flags (what
+        :meth:`sample` returned, e.g. gathered from the replicas): the same masks."""
+        indices = tf.cast(indices, tf.int32)
+        replaced = tf.cast(replaced, tf.bool)
+        masks = []
+        for j, n in enumerate(self.sizes):
+            hot = tf.one_hot(indices[j], n)
+            if self._is_op[j]:
+                warm = tf.fill([n], 1.0 / n)
+            elif self._is_filters[j]:
+                warm = tf.one_hot(self._widest[j], n)
+            else:
+                warm = hot
+            masks.append(tf.where(replaced[j], warm, hot))
+        return Sample(tuple(masks), indices, replaced, tf.cast(step, tf.int64))
+
     # ------------------------------------------------------------------ log-prob / entropy
     def active(self, sample: Sample) -> tf.Tensor:
         """float ``[num_decisions]``: 1 where every ancestor's mask covers the decision."""
@@ -266,11 +288,20 @@ class Controller(tf.Module):
         return tf.reduce_sum(self.active(sample) * h)
 
     # ------------------------------------------------------------------ update
-    def update_baseline(self, mean_reward: Any) -> tf.Tensor:
-        """Fold the replicas' mean reward into the EMA; returns the debiased baseline."""
+    def update_baseline(self, mean_reward: Any, step: Any = None) -> tf.Tensor:
+        """Fold the replicas' mean reward into the EMA; returns the debiased baseline.
+
+        With ``step``, nothing is folded in during the RL delay (``step < delay_steps``).
+        """
         r = tf.cast(mean_reward, tf.float32)
-        self.baseline_num.assign(self.momentum * self.baseline_num + (1 - self.momentum) * r)
-        self.baseline_den.assign(self.momentum * self.baseline_den + (1 - self.momentum))
+        num = self.momentum * self.baseline_num + (1 - self.momentum) * r
+        den = self.momentum * self.baseline_den + (1 - self.momentum)
+        if step is not None:
+            on = self.rl_active(step)
+            num = tf.where(on, num, tf.convert_to_tensor(self.baseline_num))
+            den = tf.where(on, den, tf.convert_to_tensor(self.baseline_den))
+        self.baseline_num.assign(num)
+        self.baseline_den.assign(den)
         return self.baseline()
 
     def baseline(self) -> tf.Tensor:
@@ -296,30 +327,67 @@ class Controller(tf.Module):
         grads = tape.gradient(loss, self.logits)
         return [tf.zeros_like(v) if g is None else g for g, v in zip(grads, self.logits)]
 
+    def rl_active(self, step: Any) -> tf.Tensor:
+        """bool scalar: is ``step`` past the RL delay (``step >= delay_steps``)."""
+        return tf.cast(step, tf.int64) >= self.delay_steps
+
     def apply_gradients(self, mean_grads: Sequence[Any], mean_sq_grads: Sequence[Any],
                         step: Any, entropy_grads: Sequence[Any] | None = None) -> tf.Tensor:
         """One Adam step (beta1 0) from the replicas' mean gradient and mean squared gradient,
         then the plain SGD entropy step; returns the learning rate used.
 
-        During the RL delay the learning rate is 0 but the second moments still accumulate
-        (as in TuNAS, whose Adam runs every step).
+        During the RL delay (``step < delay_steps``) nothing changes: no second-moment update,
+        no step count (Adam's bias correction starts at the first RL step), no logit move.
+        The gate is arithmetic (``tf.where``), so it works eagerly, in a ``tf.function`` and in
+        a ``tf.distribute`` cross-replica context alike.
         """
         lr = self.learning_rate(step)
-        self.adam_t.assign_add(1)
-        t = tf.cast(self.adam_t, tf.float32)
+        on = self.rl_active(step)
+        self.adam_t.assign_add(tf.cast(on, tf.int64))
+        t = tf.maximum(tf.cast(self.adam_t, tf.float32), 1.0)
         lr_t = lr * tf.sqrt(1.0 - tf.pow(ADAM_BETA2, t))  # bias correction; 1 - beta1^t = 1
         for j, v in enumerate(self.logits):
             g = tf.cast(mean_grads[j], tf.float32)
             g2 = tf.cast(mean_sq_grads[j], tf.float32)
-            self.adam_v[j].assign(ADAM_BETA2 * self.adam_v[j] + (1 - ADAM_BETA2) * g2)
-            v.assign_sub(lr_t * g / (tf.sqrt(self.adam_v[j]) + ADAM_EPS))
+            new_v = ADAM_BETA2 * self.adam_v[j] + (1 - ADAM_BETA2) * g2
+            self.adam_v[j].assign(tf.where(on, new_v, tf.convert_to_tensor(self.adam_v[j])))
+            v.assign_sub(lr_t * g / (tf.sqrt(self.adam_v[j]) + ADAM_EPS))  # lr is 0 when off
             if entropy_grads is not None:
                 v.assign_sub(lr * tf.cast(entropy_grads[j], tf.float32))
         return lr
 
+    def reinforce_from_gradients(self, neg_logp_grads: Sequence[Any], rewards: Any, step: Any,
+                                 entropy_grads: Sequence[Any] | None = None
+                                 ) -> dict[str, tf.Tensor]:
+        """The RL update from per-sample gradients of ``-log pi`` (what
+        :meth:`reinforce_step` computes; a distributed step computes them on the replicas).
+
+        ``neg_logp_grads[j]``: ``[S, n_j]``, sample ``k``'s gradient of ``-log pi(a_k)`` for
+        decision ``j``; ``rewards``: ``[S]``; ``entropy_grads[j]``: ``[S, n_j]`` gradients of
+        ``-entropy_weight * H`` (or ``None``). The baseline takes the mean reward, each sample's
+        advantage ``R_k - b`` scales its gradient, Adam gets the mean over the samples of those
+        and of their squares. Returns ``baseline``, ``advantage`` and ``learning_rate``.
+        """
+        r = tf.reshape(tf.cast(rewards, tf.float32), [-1])
+        b = self.update_baseline(tf.reduce_mean(r), step)
+        adv = r - b
+        mean_g, mean_g2 = [], []
+        for g in neg_logp_grads:
+            ag = adv[:, None] * tf.cast(g, tf.float32)
+            mean_g.append(tf.reduce_mean(ag, 0))
+            mean_g2.append(tf.reduce_mean(ag * ag, 0))
+        ent = None
+        if entropy_grads is not None and self.entropy_weight:
+            ent = [tf.reduce_mean(tf.cast(g, tf.float32), 0) for g in entropy_grads]
+        lr = self.apply_gradients(mean_g, mean_g2, step, ent)
+        return {"baseline": b, "advantage": adv, "learning_rate": lr}
+
     def reinforce_step(self, samples: Sequence[Sample], rewards: Any, step: Any
                        ) -> dict[str, tf.Tensor]:
-        """The whole RL update for the samples of one step (one per replica, computed here).
+        """The whole RL update for the samples of one step (all replicas' samples, computed
+        here): baseline, advantages, Adam on the mean of ``adv_k * grad(-log pi_k)`` with the
+        mean of their squares as second moment. During the RL delay it changes nothing (the
+        baseline, Adam's moments and step count and the logits stay as they are).
 
         ``rewards``: one reward per sample. Returns ``baseline``, ``advantage`` (per sample),
         ``log_prob`` (per sample), ``entropy`` (mean) and ``learning_rate``.
@@ -329,25 +397,16 @@ class Controller(tf.Module):
         r = tf.reshape(tf.cast(rewards, tf.float32), [-1])
         if r.shape[0] is not None and r.shape[0] != len(samples):
             raise ValueError(f"{len(samples)} samples but {r.shape[0]} rewards")
-        b = self.update_baseline(tf.reduce_mean(r))
-        adv = r - b
-        n = float(len(samples))
-        g_sum = [tf.zeros_like(v) for v in self.logits]
-        g2_sum = [tf.zeros_like(v) for v in self.logits]
-        e_sum = [tf.zeros_like(v) for v in self.logits]
-        lps, ents = [], []
-        for k, s in enumerate(samples):
-            lps.append(self.log_prob(s))
-            ents.append(self.entropy(s))
-            grads = self.gradients(s, adv[k])
-            eg = self.entropy_gradients(s)
-            g_sum = [a + g for a, g in zip(g_sum, grads)]
-            g2_sum = [a + g * g for a, g in zip(g2_sum, grads)]
-            e_sum = [a + g for a, g in zip(e_sum, eg)]
-        lr = self.apply_gradients([g / n for g in g_sum], [g / n for g in g2_sum], step,
-                                  [g / n for g in e_sum] if self.entropy_weight else None)
-        return {"baseline": b, "advantage": adv, "log_prob": tf.stack(lps),
-                "entropy": tf.reduce_mean(tf.stack(ents)), "learning_rate": lr}
+        per_sample = [self.gradients(s, 1.0) for s in samples]
+        grads = [tf.stack([g[j] for g in per_sample]) for j in range(len(self.sizes))]
+        ent = None
+        if self.entropy_weight:
+            per_ent = [self.entropy_gradients(s) for s in samples]
+            ent = [tf.stack([g[j] for g in per_ent]) for j in range(len(self.sizes))]
+        out = self.reinforce_from_gradients(grads, r, step, ent)
+        out["log_prob"] = tf.stack([self.log_prob(s) for s in samples])
+        out["entropy"] = tf.reduce_mean(tf.stack([self.entropy(s) for s in samples]))
+        return out
 
     # ------------------------------------------------------------------ result
     def final_indices(self) -> tuple[int, ...]:

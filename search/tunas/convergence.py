@@ -33,7 +33,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["THRESHOLDS", "active_mask", "cost_function", "report", "search_report", "warning"]
+__all__ = ["THRESHOLDS", "active_mask", "cost_function", "report", "search_cost", "search_report",
+           "snapshot", "warning"]
 
 #: default thresholds of the verdict (``tol`` = ``argmax_rel_err``)
 THRESHOLDS: dict[str, float] = {"mean_top_active": 0.9, "argmax_rel_err": 0.05,
@@ -182,14 +183,13 @@ def cost_function(space: Any, models: Mapping[str, Any], *, mode: str,
     raise ValueError(f"mode must be avg, max or single, got {mode!r}")
 
 
-def search_report(prepared: Any, probabilities: Sequence[Any], *, tol: float | None = None,
-                  samples: int = 2000, seed: int = 0) -> dict[str, Any]:
-    """:func:`report` for a search (a :class:`mhzoo.search.tunas.request.PreparedSearch`): the
-    cost and target of its reward at the deployment decoding. ``probabilities``: the final
-    distribution (``Controller.probabilities()`` or the result's ``"probabilities"`` entries)."""
+def search_cost(prepared: Any) -> tuple[Callable[[np.ndarray], np.ndarray], float, str]:
+    """``(cost_fn, target, measure)`` of a search's reward (a
+    :class:`mhzoo.search.tunas.request.PreparedSearch`) at the deployment decoding; ``measure``
+    names the cost (``mn_norm_max``, ``latency_ms/cpu_int8`` ...). ``ValueError`` when the
+    reward has no cost target."""
     r = prepared.request
     obj = r.objective
-    probs = [q["probabilities"] if isinstance(q, Mapping) else q for q in probabilities]
     if obj.mode in ("avg", "max"):
         target = float(r.mn_norm_target)
     else:
@@ -199,11 +199,30 @@ def search_report(prepared: Any, probabilities: Sequence[Any], *, tol: float | N
             raise ValueError(f"reward {obj.name} has no latency target")
     fn = cost_function(prepared.deploy_space, prepared.models, mode=obj.mode,
                        factors=prepared.factors, weights=r.weights, target=obj.target)
-    rep = report(probs, prepared.deploy_space.decisions, fn, float(target), samples=samples,
+    measure = f"mn_norm_{obj.mode}" if obj.mode != "single" else f"latency_ms/{obj.target}"
+    return fn, float(target), measure
+
+
+def search_report(prepared: Any, probabilities: Sequence[Any], *, tol: float | None = None,
+                  samples: int = 2000, seed: int = 0) -> dict[str, Any]:
+    """:func:`report` for a search (a :class:`mhzoo.search.tunas.request.PreparedSearch`): the
+    cost and target of its reward at the deployment decoding. ``probabilities``: the final
+    distribution (``Controller.probabilities()`` or the result's ``"probabilities"`` entries)."""
+    probs = [q["probabilities"] if isinstance(q, Mapping) else q for q in probabilities]
+    fn, target, measure = search_cost(prepared)
+    rep = report(probs, prepared.deploy_space.decisions, fn, target, samples=samples,
                  seed=seed, tol=tol)
-    rep["cost"]["measure"] = f"mn_norm_{obj.mode}" if obj.mode != "single" else \
-        f"latency_ms/{obj.target}"
+    rep["cost"]["measure"] = measure
     return rep
+
+
+def snapshot(rep: Mapping[str, Any]) -> dict[str, Any]:
+    """The few numbers of a :func:`report` a search logs every ``log_every`` steps
+    (TensorBoard ``convergence/*`` and the history rows behind ``convergence.png``)."""
+    return {"mean_top_active": rep["mean_top_probability"]["active_in_argmax"],
+            "argmax_cost": rep["cost"]["argmax"],
+            "samples_cost_mean": rep["cost"]["samples_mean"],
+            "converged": rep["converged"]}
 
 
 def _plain(v: Any) -> Any:

@@ -10,13 +10,13 @@ equals an uninterrupted one), TensorBoard scalars, ``history.json``, a tqdm bar,
 
 from __future__ import annotations
 
-import math
 import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from tqdm import tqdm
 
 from mhzoo.benchmarks.normalization import mn_norm_scales
@@ -26,10 +26,18 @@ from mhzoo.search.result import RESULT_FILE, read_result, result_spec, write_res
 from mhzoo.search.training import data as data_lib
 from mhzoo.search.training.strategy import make_strategy
 from mhzoo.search.tunas import convergence
-from mhzoo.search.tunas.plots import plot_architecture, plot_probabilities
-from mhzoo.search.tunas.request import PreparedSearch, SearchRequest, prepare_search
+from mhzoo.search.tunas.plots import plot_architecture, plot_convergence, plot_probabilities
+from mhzoo.search.tunas.request import (
+    PreparedSearch,
+    SearchRequest,
+    check_split_record,
+    prepare_search,
+)
 
-__all__ = ["SearchOutcome", "SearchRequest", "prepare_search", "run_search"]
+__all__ = ["CONVERGENCE_PNG", "SearchOutcome", "SearchRequest", "prepare_search", "run_search"]
+
+#: the convergence picture in the run folder (:func:`mhzoo.search.tunas.plots.plot_convergence`)
+CONVERGENCE_PNG = "convergence.png"
 
 
 # ---------------------------------------------------------------------------- setup
@@ -48,23 +56,29 @@ class SearchOutcome:
 
 
 # ---------------------------------------------------------------------------- streams
-def _valid_stream(dist: Any, p: PreparedSearch, batch: int, start_step: int) -> Any:
-    """The RL validation batches: the held-out split, evaluation preprocessing, repeated in a
-    fixed order; a resumed run restarts at its step's position (single input pipeline)."""
+def _valid_stream(dist: Any, p: PreparedSearch, batch: int, rl_steps_done: int) -> Any:
+    """The RL validation batches: the search-validation split, evaluation preprocessing, its
+    images (no padding) repeated in a fixed order and batched ``batch`` across replicas (each
+    replica's batch is cut into ``samples_per_step`` chunks, one per sampled architecture). A
+    resumed run restarts at the position after ``rl_steps_done`` RL steps (only RL steps read
+    it; single input pipeline: exact)."""
+    import tensorflow as tf  # lazy: no TensorFlow at import time
+
     replicas = dist.num_replicas_in_sync
     per_replica = batch // replicas
     r = p.config.shared
 
     def fn(ctx: Any) -> Any:
         ds = data_lib.make_dataset(
-            p.source, mask=p.mask, training=False, batch_size=per_replica,
+            p.source, mask=p.valid_mask, training=False, batch_size=per_replica,
             image_size=r.image_size, augmentation=r.augmentation,
             crop_fraction=r.crop_fraction, pad=r.pad, num_shards=ctx.num_input_pipelines,
             shard_index=ctx.input_pipeline_id, limit=p.limits[1])
         local = replicas // ctx.num_input_pipelines
-        n = p.n_valid // ctx.num_input_pipelines
-        per_pass = max(1, math.ceil(n / per_replica))
-        return ds.repeat().skip((start_step * local) % per_pass)
+        n = max(1, p.n_valid // ctx.num_input_pipelines)
+        ds = ds.unbatch().filter(lambda x, y: y >= 0).repeat()
+        ds = ds.skip((rl_steps_done * local * per_replica) % n)
+        return ds.batch(per_replica, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
 
     return dist.distribute_datasets_from_function(fn)
 
@@ -93,11 +107,13 @@ def run_search(request: SearchRequest | None = None, **fields: Any) -> SearchOut
         raise ValueError("the search needs a run folder (out_dir)")
     p = prepare_search(r)
     out = Path(r.out_dir)
-    runs.check_run_dir(out, runs.SEARCH, None)
+    prior = runs.check_run_dir(out, runs.SEARCH, None)
+    if prior is not None:  # a resumed run: its recorded splits must still be the data's
+        check_split_record(p, prior.get("request"))
     dist = make_strategy(r.strategy, tpu=r.tpu) if isinstance(r.strategy, str) else r.strategy
     replicas = dist.num_replicas_in_sync
     global_batch = p.config.batch(replicas)
-    valid_batch = global_batch * p.config.rl_batch_multiplier
+    valid_batch = global_batch * p.config.rl_batch_multiplier * p.config.samples_per_step
     steps_per_epoch = p.n_train // global_batch
     if steps_per_epoch < 1:
         raise ValueError(f"the training split has {p.n_train} images, fewer than one global "
@@ -138,6 +154,13 @@ def run_search(request: SearchRequest | None = None, **fields: Any) -> SearchOut
                          "or replace it, then rerun to resume") from None
 
 
+_ROW_KEYS = ("reward", "accuracy", "cost", "mn_norm_avg", "mn_norm_max", "entropy", "loss")
+
+
+def _finite(v: Any) -> bool:
+    return bool(np.all(np.isfinite(v)))
+
+
 def _loop(search: Any, p: PreparedSearch, out: Path, request: dict[str, Any], dist: Any,
           *, global_batch: int, valid_batch: int, steps_per_epoch: int, total: int
           ) -> SearchOutcome:
@@ -150,57 +173,82 @@ def _loop(search: Any, p: PreparedSearch, out: Path, request: dict[str, Any], di
     history = runs.read_history(out, up_to_step=start)
     rec = p.config.shared
     train_ds = data_lib.distribute(
-        dist, p.source, global_batch=global_batch, mask=~p.mask, training=True, seed=seed,
+        dist, p.source, global_batch=global_batch, mask=p.train_mask, training=True, seed=seed,
         image_size=rec.image_size, augmentation=rec.augmentation, crop_fraction=rec.crop_fraction,
         pad=rec.pad, start_epoch=start // steps_per_epoch, skip_batches=start % steps_per_epoch,
         batches_per_epoch=steps_per_epoch, limit=p.limits[0])
     train_it = iter(train_ds)
-    valid_it = iter(_valid_stream(dist, p, valid_batch, start))
+    valid_it = None  # opened at the first RL step: the delay reads no validation data
     writer = tf.summary.create_file_writer(str(out / runs.TENSORBOARD))
     stop_at = total if max_steps is None else min(total, max_steps)
     bar = tqdm(total=total, initial=start, unit="step", disable=not r.progress,
                dynamic_ncols=True, mininterval=1.0 if os.isatty(2) else 30.0,
                desc=f"search {r.reward}")
     every = p.config.log_every
-    acc: dict[str, Any] = {}
-    n_acc = 0
+    sums: dict[str, Any] = {}
+    counts: dict[str, int] = {}
     t0 = time.perf_counter()
     seconds0 = float(history[-1]["seconds"]) if history else 0.0
     step = start
     targets = search.targets
     paths = [d.path for d in p.space.decisions]
+    watch = _ConvergenceWatch(p)
     while step < stop_at:
         x, y = next(train_it)
-        xv, yv = next(valid_it)
-        m = search.run_step(x, y, xv, yv)
+        if search.is_rl_step(step):
+            if valid_it is None:
+                valid_it = iter(_valid_stream(dist, p, valid_batch,
+                                              max(0, step - search.delay_steps)))
+            xv, yv = next(valid_it)
+            m = search.run_step(x, y, xv, yv)
+        else:
+            m = search.run_step(x, y)
         step += 1
-        n_acc += 1
-        for k in ("reward", "accuracy", "cost", "mn_norm_avg", "mn_norm_max", "entropy",
-                  "loss", "latency"):
-            acc[k] = acc.get(k, 0.0) + m[k]
+        for k in (*_ROW_KEYS, "latency"):
+            if _finite(m[k]):
+                sums[k] = sums.get(k, 0.0) + m[k]
+                counts[k] = counts.get(k, 0) + 1
         bar.update(1)
         if on_step is not None:
             on_step(step)
         if step % every == 0 or step == stop_at:
-            row = {k: (v / n_acc).tolist() for k, v in acc.items()}
-            lat = row.pop("latency")
-            row = {"step": step, **row, "latency_ms": dict(zip(targets, lat)),
-                   "baseline": float(m["baseline"]), "rl_lr": float(m["rl_lr"]),
-                   "lr": float(m["lr"]), "seconds": seconds0 + time.perf_counter() - t0}
+            row: dict[str, Any] = {"step": step}
+            for k in _ROW_KEYS:
+                row[k] = float(sums[k] / counts[k]) if counts.get(k) else None
+            lat = (sums["latency"] / counts["latency"]).tolist() if counts.get("latency") \
+                else [None] * len(targets)
+            baseline = float(m["baseline"]) if _finite(m["baseline"]) else None
+            probs = search.controller.probabilities()
+            snap, rep = watch(probs, step, search.is_rl_step(step - 1))
+            row = {**row, "latency_ms": dict(zip(targets, lat)), "baseline": baseline,
+                   "rl_lr": float(m["rl_lr"]), "lr": float(m["lr"]),
+                   **({} if snap is None else {k: snap[k] for k in (
+                       "mean_top_active", "argmax_cost", "samples_cost_mean")}),
+                   "seconds": seconds0 + time.perf_counter() - t0}
             history.append(row)
             with writer.as_default(step=step):
-                for k in ("reward", "accuracy", "cost", "mn_norm_avg", "mn_norm_max",
-                          "entropy", "loss", "baseline", "rl_lr", "lr"):
-                    if row[k] == row[k]:  # not NaN
+                for k in (*_ROW_KEYS, "baseline", "rl_lr", "lr"):
+                    if row[k] is not None:
                         runs.tensorboard_scalar(k, row[k], step)
                 for t, v in row["latency_ms"].items():
-                    runs.tensorboard_scalar(f"latency_ms/{t}", v, step)
-                for path, probs in zip(paths, search.controller.probabilities()):
-                    for c, v in enumerate(probs):
+                    if v is not None:
+                        runs.tensorboard_scalar(f"latency_ms/{t}", v, step)
+                for path, pr in zip(paths, probs):
+                    for c, v in enumerate(pr):
                         runs.tensorboard_scalar(f"probability/{path}/{c}", float(v), step)
-            bar.set_postfix(R=f"{row['reward']:.3f}", A=f"{row['accuracy']:.3f}",
-                            cost=f"{row['cost']:.3f}", H=f"{row['entropy']:.1f}")
-            acc, n_acc = {}, 0
+                if snap is not None:
+                    for k in ("mean_top_active", "argmax_cost", "samples_cost_mean"):
+                        runs.tensorboard_scalar(f"convergence/{k}", snap[k], step)
+                    for d in rep["decisions"]:
+                        runs.tensorboard_scalar(f"top/{d['path']}", d["top"], step)
+                        runs.tensorboard_scalar(f"entropy/{d['path']}", d["entropy"], step)
+            post = {"cost": f"{row['cost']:.3f}" if row["cost"] is not None else "-"}
+            if row["reward"] is not None:
+                post.update(R=f"{row['reward']:.3f}", A=f"{row['accuracy']:.3f}")
+            if snap is not None:
+                post["top"] = f"{snap['mean_top_active']:.2f}"
+            bar.set_postfix(**post)
+            sums, counts = {}, {}
         if step % p.config.checkpoint_every == 0 or step == stop_at:
             manager.save(checkpoint_number=step)
             runs.write_history(out, history)
@@ -213,11 +261,41 @@ def _loop(search: Any, p: PreparedSearch, out: Path, request: dict[str, Any], di
         plot_probabilities(search.controller, p.space, out / "probabilities.png")
         plot_architecture(result_spec(res), out / "architecture.png",
                           title=f"search {r.reward}: {res['spec']['name']}")
+        if res.get("convergence") is not None:
+            plot_convergence(history, res["convergence"], out / CONVERGENCE_PNG)
     path = write_result(out / RESULT_FILE, res)
     runs.write_run(out, runs.SEARCH, {"status": "finished", "request": request, "step": step,
                                "notes": p.config.notes,
                                "seconds": history[-1]["seconds"] if history else None})
     return SearchOutcome(out, path, step, total, True, start, res, history)
+
+
+class _ConvergenceWatch:
+    """The convergence snapshot every ``log_every`` steps (256 samples of the distribution;
+    computed once for the delay, when the controller does not move); ``(None, None)`` for a
+    reward without a cost target."""
+
+    SAMPLES = 256
+
+    def __init__(self, p: PreparedSearch) -> None:
+        self.decisions = p.deploy_space.decisions
+        try:
+            self.fn, self.target, self.measure = convergence.search_cost(p)
+        except ValueError:
+            self.fn = None
+        self._frozen: tuple[Any, Any] | None = None
+
+    def __call__(self, probs: list[np.ndarray], step: int, moved: bool) -> tuple[Any, Any]:
+        if self.fn is None:
+            return None, None
+        if not moved and self._frozen is not None:
+            return self._frozen
+        rep = convergence.report(probs, self.decisions, self.fn, self.target,
+                                 samples=self.SAMPLES, seed=step)
+        out = (convergence.snapshot(rep), rep)
+        if not moved:
+            self._frozen = out
+        return out
 
 
 def _result(search: Any, p: PreparedSearch, request: dict[str, Any],
@@ -248,7 +326,9 @@ def _result(search: Any, p: PreparedSearch, request: dict[str, Any],
         "proxy_genotype": proxy_g.to_dict(),
         "reward": request["reward"], "targets": list(p.models),
         "factors_ms": p.factors, "predicted": predicted, "probabilities": probs,
+        "splits": p.splits.describe(),
         "search": {"steps": search.total_steps, "global_batch": search.global_batch,
+                   "samples_per_step": search.samples_per_step,
                    "replicas": request["replicas"], "seconds": last.get("seconds"),
                    "final_reward": last.get("reward"), "final_accuracy": last.get("accuracy")},
         "run": request,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +19,7 @@ import numpy as np
 from mhzoo.search.cost.folder import load_cost_models, model_digest, read_reference
 from mhzoo.search.space import Space, get_space
 from mhzoo.search.training import sources
+from mhzoo.search.training import splits as splits_lib
 from mhzoo.search.tunas.config import RewardName, SearchConfig, get_search_preset, parse_reward
 
 __all__ = ["PreparedSearch", "SearchRequest", "prepare_search"]
@@ -70,8 +71,10 @@ class SearchRequest:
         weights: per-target importance (section 5.2, case 2).
         strategy: ``default`` / ``mirrored`` / ``multi_worker`` / ``tpu`` or a strategy.
         tpu: TPU name or address.
-        seed: controller sampling, supernet initial weights, held-out split and data order.
-        limit_train, limit_held_out: use only that many images (tests, tiny runs).
+        seed: controller sampling, supernet initial weights and data order (the splits have
+            their own seed, the preset's ``shared.split_seed``).
+        limit_train, limit_held_out: use only that many training / search-validation images
+            (tests, tiny runs).
         max_steps: stop (resumably) after this step without finishing.
         deterministic: ``enable_op_determinism`` (bitwise-equal resumes).
         progress: tqdm bar on stderr.
@@ -140,9 +143,20 @@ class PreparedSearch:
     models: dict[str, Any]
     factors: dict[str, float] | None
     source: Any
-    mask: np.ndarray
+    splits: Any  # mhzoo.search.training.splits.Splits
     n_train: int
     n_valid: int
+
+    @property
+    def train_mask(self) -> np.ndarray:
+        """The shared weights' training split (``splits.train``)."""
+        return self.splits.train
+
+    @property
+    def valid_mask(self) -> np.ndarray:
+        """The controller's reward split (``splits.search_valid``); the test split is never
+        opened by a search."""
+        return self.splits.search_valid
 
     @property
     def config(self) -> SearchConfig:
@@ -185,6 +199,7 @@ class PreparedSearch:
             "data": {"root": self.source.root, "kind": self.source.kind,
                      "num_examples": self.source.num_examples, "limit_train": r.limit_train,
                      "limit_held_out": r.limit_held_out},
+            "splits": self.splits.describe(),
             "config": r.config.to_dict(), "seed": r.seed, "replicas": replicas,
             "global_batch": global_batch, "total_steps": total_steps,
         }
@@ -208,13 +223,7 @@ def prepare_search(request: SearchRequest | None = None, **fields: Any) -> Prepa
         if proxy.options.get(key) != base.options.get(key):
             raise ValueError(f"space option {key}={base.options.get(key)!r} differs from the "
                              f"cost models' {key}={proxy.options.get(key)!r}")
-    factors = r.factors
-    if factors is None:
-        for src in r.cost_models:
-            ref = read_reference(src)
-            if ref is not None:
-                factors = {t: float(v) for t, v in ref["factors_ms"].items() if t in models}
-                break
+    factors = r.factors if r.factors is not None else _reference_factors(r.cost_models, models)
     if factors is not None:
         missing = [t for t in targets if t not in factors]
         if missing and r.objective.normalized:
@@ -239,11 +248,17 @@ def prepare_search(request: SearchRequest | None = None, **fields: Any) -> Prepa
     if source.num_classes < 2:
         raise ValueError(f"data {source.root} has {source.num_classes} class; the search needs "
                          "at least 2")
-    mask = sources.held_out_mask(
-        source.num_examples, config.shared.held_out, r.seed,
-        remedy=f"the {config.name} preset holds out {config.shared.held_out:g} images for the "
-               "controller's reward: give a larger data set")
-    n_train, n_valid = int((~mask).sum()), int(mask.sum())
+    sh = config.shared
+    if not sh.search_valid:
+        raise ValueError(f"the {config.name} preset has no search-validation split "
+                         "(shared.search_valid): the controller's reward needs one")
+    try:
+        splits = splits_lib.splits_for(source, sh.test, sh.search_valid, sh.split_seed)
+    except ValueError as exc:
+        raise ValueError(f"{exc} (data {source.root}, {source.num_examples} images: the "
+                         f"{config.name} preset carves test {sh.test:g} and search-validation "
+                         f"{sh.search_valid:g} images; give a larger data set)") from None
+    n_train, n_valid = int(splits.train.sum()), int(splits.search_valid.sum())
     if r.limit_train is not None:
         n_train = min(n_train, r.limit_train)
     if r.limit_held_out is not None:
@@ -251,4 +266,37 @@ def prepare_search(request: SearchRequest | None = None, **fields: Any) -> Prepa
     if n_train < 1 or n_valid < 1:
         raise ValueError(f"data {source.root} leaves {n_train} training and {n_valid} held-out "
                          "images; the search needs both")
-    return PreparedSearch(r, proxy, deploy, models, factors, source, mask, n_train, n_valid)
+    return PreparedSearch(r, proxy, deploy, models, factors, source, splits, n_train, n_valid)
+
+
+def check_split_record(prepared: PreparedSearch, record: Mapping[str, Any] | None) -> None:
+    """A resumed search's recorded splits (``run.json``'s ``request.splits``) against its data
+    now (:func:`mhzoo.search.training.splits.check_record`); one-line ``ValueError``."""
+    if not isinstance(record, Mapping) or "splits" not in record:
+        return  # a run folder from before the splits were recorded: the request check decides
+    own = getattr(prepared.source, "eval_source", None)
+    splits_lib.check_record(dict(record["splits"]), prepared.source.num_examples,
+                            own_test=None if own is None else own.num_examples,
+                            own_test_digest=None if own is None else own.digest())
+
+
+def _reference_factors(cost_models: Sequence[Any], models: Mapping[str, Any]
+                       ) -> dict[str, float] | None:
+    """MN-Norm factors from the ``reference_ms.json`` of *every* cost-model folder given (the
+    targets with a model); ``ValueError`` (one line) when two folders give one target two
+    reference latencies."""
+    factors: dict[str, float] = {}
+    where: dict[str, str] = {}
+    for src in cost_models:
+        ref = read_reference(src)
+        if ref is None:
+            continue
+        for t, v in ref["factors_ms"].items():
+            if t not in models:
+                continue
+            v = float(v)
+            if t in factors and not math.isclose(factors[t], v, rel_tol=1e-9):
+                raise ValueError(f"the cost-model folders disagree on the reference latency of "
+                                 f"{t}: {where[t]} says {factors[t]:g} ms, {src} says {v:g} ms")
+            factors[t], where[t] = v, str(src)
+    return factors or None

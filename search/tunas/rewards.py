@@ -174,6 +174,17 @@ class Reward:
         per = {t: lat[..., i] for i, t in enumerate(self.objective.targets)}
         return self.objective(lat), per
 
+    def from_latencies(self, accuracy: Any, latencies: Mapping[str, Any]) -> RewardResult:
+        """The reward of already computed per-target latencies (``{target: [...]}``, every
+        target of the objective; extra targets are ignored); works on batches: ``accuracy``
+        ``[K]`` and latencies ``[K]`` give ``[K]`` rewards."""
+        lat = tf.stop_gradient(self.objective.stack(latencies))
+        per = {t: lat[..., i] for i, t in enumerate(self.objective.targets)}
+        cost = self.objective(lat)
+        r = reward_from_cost(accuracy, cost, self.objective.target, beta=self.beta,
+                             kind=self.kind)
+        return RewardResult(r, cost, per)
+
     def __call__(self, accuracy: Any, masks: Any) -> RewardResult:
         cost, per = self.cost(masks)
         r = reward_from_cost(accuracy, cost, self.objective.target, beta=self.beta,

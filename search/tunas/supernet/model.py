@@ -57,7 +57,7 @@ _TRUNC = 0.87962566103423978  # stddev of a unit normal truncated at 2 sigma (TF
 
 def flat_masks(masks: Any, plan: SupernetPlan) -> tf.Tensor:
     """One float vector: every decision's mask concatenated, then a trailing 1 (the pad)."""
-    if isinstance(masks, tf.Tensor | np.ndarray) and len(np.shape(masks)) == 1:
+    if isinstance(masks, tf.Tensor | np.ndarray) and len(masks.shape) == 1:
         flat = tf.cast(masks, tf.float32)
         if flat.shape[0] is not None and flat.shape[0] != plan.total:
             raise ValueError(f"flat masks need {plan.total} values, got {flat.shape[0]}")

@@ -208,13 +208,31 @@ def test_update_baseline_adam_and_learning():
     assert c3.final_indices()[:2] == (1, 2)
 
 
-def test_rl_delay_freezes_the_logits():
-    c = _toy(total_steps=100)
+def test_rl_delay_changes_no_controller_state():
+    """During the delay (25 of 100 steps) reinforce_step leaves logits, Adam (second moments
+    and step count) and the baseline as they are; the first RL step is Adam's step 1, with the
+    bias correction of step 1 (a full ``lr`` move of every logit with a gradient)."""
+    c = _toy(total_steps=100, learning_rate=0.05)
+    assert c.delay_steps == 25
     s = c.sample_from_indices([1, 1, 1])
-    c.reinforce_step([s], [1.0], step=3)
-    c.reinforce_step([s], [0.0], step=4)
-    assert all(np.all(v.numpy() == 0) for v in c.logits)
-    assert int(c.adam_t.numpy()) == 2  # second moments still accumulate
+    other = c.sample_from_indices([0, 0, 0])
+    for t in (0, 3, 24):
+        c.reinforce_step([s, other], [1.0, 0.0], step=t)
+        assert all(np.all(v.numpy() == 0) for v in c.logits)
+        assert all(np.all(v.numpy() == 0) for v in c.adam_v)
+        assert int(c.adam_t.numpy()) == 0
+        assert float(c.baseline_num.numpy()) == 0.0 and float(c.baseline_den.numpy()) == 0.0
+    # the same inside a compiled function with a tensor step
+    tf.function(lambda t: c.reinforce_step([s, other], [1.0, 0.0], t))(
+        tf.constant(10, tf.int64))
+    assert int(c.adam_t.numpy()) == 0 and all(np.all(v.numpy() == 0) for v in c.logits)
+    out = c.reinforce_step([s, other], [1.0, 0.0], step=25)
+    assert int(c.adam_t.numpy()) == 1
+    assert float(out["baseline"]) == pytest.approx(0.5)  # debiased: the first mean reward
+    lr = float(c.learning_rate(25))
+    assert lr == pytest.approx(0.05)
+    moved = np.abs(c.logits[0].numpy())
+    np.testing.assert_allclose(moved, [lr, lr], rtol=1e-4)  # step-1 bias correction
 
 
 def test_entropy_term_raises_entropy():

@@ -65,9 +65,11 @@ space = get_space("multi_hardware", input_size=32, width=0.25, max_layers=1)
 factors = read_reference(folder)["factors_ms"]
 models = load_cost_models(folder, space)
 proxy = space.variant(stem_stride=1)
+K = 2  # architectures per replica and step
 cfg = get_search_preset("cpu-proxy").replace(
-    steps=4, global_batch=8, rl_batch_multiplier=2, delay_fraction=0.0, op_warmup_fraction=0.0,
-    filters_warmup_fraction=0.0, rl_lr_per_256=20.0)  # the RL step acts at step 0
+    steps=4, global_batch=8, rl_batch_multiplier=2, samples_per_step=K, delay_fraction=0.0,
+    op_warmup_fraction=0.0, filters_warmup_fraction=0.0,
+    rl_lr_per_256=20.0)  # the RL step acts at step 0
 cost = InGraphCost(models)
 reward = make_reward("max", cost, list(models), reference_ms=factors)
 
@@ -84,19 +86,21 @@ for va, vb in zip(a.variables, b.variables):
 rng = np.random.default_rng(3)
 x = rng.uniform(0, 255, (2, 4, 32, 32, 3)).astype(np.float32)
 y = rng.integers(0, 10, (2, 4)).astype(np.int32)
-xv = rng.uniform(0, 255, (2, 8, 32, 32, 3)).astype(np.float32)
-yv = rng.integers(0, 10, (2, 8)).astype(np.int32)
+xv = rng.uniform(0, 255, (2, 8 * K, 32, 32, 3)).astype(np.float32)  # K chunks of 2 x 4
+yv = rng.integers(0, 10, (2, 8 * K)).astype(np.int32)
 dist = [two.experimental_distribute_values_from_function(
     lambda ctx, v=v: tf.constant(v[ctx.replica_id_in_sync_group])) for v in (x, y, xv, yv)]
 m = a.run_step(*dist)
 
-# the same step by hand, on one device: each replica's path, summed gradients, one update
-samples = [b.controller.sample(0, k) for k in range(2)]
+# the same step by hand, on one device: replica r samples r * K + k (k < K), trains on its
+# first one (summed gradients, one update), rewards sample k on chunk k of its validation batch
+samples = [b.controller.sample(0, i) for i in range(2 * K)]
 total = None
-for k, s in enumerate(samples):
+for r in range(2):
+    s = samples[r * K]
     with tf.GradientTape() as tape:
-        logits = b.supernet(x[k], s.masks, training=True)
-        ce = keras.losses.categorical_crossentropy(tf.one_hot(y[k], 10), logits,
+        logits = b.supernet(x[r], s.masks, training=True)
+        ce = keras.losses.categorical_crossentropy(tf.one_hot(y[r], 10), logits,
                                                    from_logits=True, label_smoothing=0.1)
         loss = tf.reduce_sum(ce) / 8.0
     grads = tape.gradient(loss, b.variables)
@@ -109,9 +113,12 @@ for k, s in enumerate(samples):
     total = out if total is None else [t + g for t, g in zip(total, out)]
 b.optimizer.apply_gradients(zip(total, b.variables))
 rewards, accs = [], []
-for k, s in enumerate(samples):
-    pred = tf.argmax(b.supernet(xv[k], s.masks, training=False), -1, output_type=tf.int32)
-    acc = float(np.mean(pred.numpy() == yv[k]))
+for i, s in enumerate(samples):
+    r, k = divmod(i, K)
+    chunk = slice(8 * k, 8 * (k + 1))
+    pred = tf.argmax(b.supernet(xv[r][chunk], s.masks, training=False), -1,
+                     output_type=tf.int32)
+    acc = float(np.mean(pred.numpy() == yv[r][chunk]))
     accs.append(acc)
     rewards.append(float(reward(acc, s.masks).reward))
 b.controller.reinforce_step(samples, rewards, 0)
@@ -140,7 +147,8 @@ def test_two_logical_cpu_devices_match_the_step_by_hand(tmp_path, write_cost_mod
     r = json.loads(proc.stdout.strip().splitlines()[-1])
     assert r["replicas"] == 2
     assert r["indices"] == r["hand_indices"]
-    assert r["indices"][0] != r["indices"][1]  # each replica samples its own path
+    assert len(r["indices"]) == 4  # 2 replicas x K 2
+    assert len({tuple(i) for i in r["indices"]}) == 4  # every sample is its own path
     assert r["accuracies"] == pytest.approx(r["hand_accuracies"], abs=1e-6)
     assert r["rewards"] == pytest.approx(r["hand_rewards"], abs=1e-5)
     assert r["baseline"] == pytest.approx(r["hand_baseline"], abs=1e-6)
