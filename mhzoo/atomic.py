@@ -40,6 +40,9 @@ _TEMP_RE = re.compile(
     r"(?P<side>-wal|-shm|-journal)?$")
 #: files SQLite keeps beside a database (a results store written to a temporary has them too)
 _SQLITE_SIDECARS = ("-wal", "-shm", "-journal")
+#: open :func:`_signals_deferred` regions, and the signals noted meanwhile (main thread only)
+_defer_depth = 0
+_pending_signals: list[int] = []
 _CLEANUP_SIGNALS = tuple(getattr(signal, s) for s in ("SIGTERM", "SIGHUP", "SIGINT")
                          if hasattr(signal, s))
 
@@ -189,7 +192,11 @@ def _remove_live() -> None:
 
 
 def _on_signal(signum: int, frame: Any) -> None:
-    """Remove this process's temporaries, then die of the signal as if it had no handler."""
+    """Remove this process's temporaries, then die of the signal as if it had no handler; inside
+    :func:`_signals_deferred`, only note the signal (it is acted on when the region ends)."""
+    if _defer_depth:
+        _pending_signals.append(signum)
+        return
     _remove_live()
     signal.signal(signum, signal.SIG_DFL)
     os.kill(os.getpid(), signum)
@@ -226,15 +233,30 @@ def _signal_cleanup() -> Iterator[None]:
 
 @contextlib.contextmanager
 def _signals_deferred() -> Iterator[None]:
-    """Hold SIGTERM / SIGHUP / SIGINT back while renames that belong together run."""
-    if not hasattr(signal, "pthread_sigmask"):
-        yield
-        return
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, _CLEANUP_SIGNALS)
+    """Hold SIGTERM / SIGHUP / SIGINT back while renames that belong together run.
+
+    Blocking the signals in this thread is not enough in a process with other threads
+    (TensorFlow's): the kernel hands a process-directed signal to any thread that does not
+    block it, and Python then runs the handler in the main thread at its next bytecode, in the
+    middle of the renames. So :func:`_on_signal` also defers while this region is open, and the
+    signal it noted is acted on when the region ends."""
+    global _defer_depth
+    old = (signal.pthread_sigmask(signal.SIG_BLOCK, _CLEANUP_SIGNALS)
+           if hasattr(signal, "pthread_sigmask") else None)
+    _defer_depth += 1
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+        _defer_depth -= 1
+        if old is not None:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old)
+        if _defer_depth == 0 and _pending_signals:
+            signum = _pending_signals[0]
+            _pending_signals.clear()
+            if threading.current_thread() is threading.main_thread():
+                _on_signal(signum, None)
+            else:  # signal.signal works in the main thread only: deliver it again
+                os.kill(os.getpid(), signum)
 
 
 # ----------------------------------------------------------------------------- sweeping

@@ -305,3 +305,42 @@ def test_hidden_files_that_only_look_like_temporaries_are_kept(tmp_path):
         (tmp_path / name).write_text("user data")
     sweep_stale(tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(keep)
+
+
+SIGNAL_MID_GROUP = """
+import os, signal, sys, threading, time
+from pathlib import Path
+signal.signal(signal.SIGTERM, signal.SIG_DFL)
+import mhzoo.atomic as atomic
+out = Path(sys.argv[1])
+go, sent = threading.Event(), threading.Event()
+def killer():  # started before the group, like TensorFlow's threads: it does not block SIGTERM
+    go.wait()
+    os.kill(os.getpid(), signal.SIGTERM)  # the kernel delivers it here: the main thread blocks it
+    sent.set()
+threading.Thread(target=killer, daemon=True).start()
+real_replace, renamed = os.replace, []
+def replace(src, dst):
+    real_replace(src, dst)
+    renamed.append(dst)
+    if len(renamed) == 1:  # between the group's two renames
+        go.set()
+        sent.wait()
+        time.sleep(0.3)  # the main thread passes bytecodes: a handler would run now
+os.replace = replace
+with atomic.atomic_group([out, out.with_suffix(".fidelity.json")]) as (a, b):
+    a.write_bytes(b"model")
+    b.write_text("{}")
+print("not reached", flush=True)
+"""
+
+
+def test_sigterm_from_another_thread_mid_group_waits_for_the_renames(tmp_path):
+    out = tmp_path / "model.tflite"
+    proc = subprocess.run([sys.executable, "-c", SIGNAL_MID_GROUP, str(out)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == -signal.SIGTERM, proc.stderr
+    assert "not reached" not in proc.stdout
+    assert out.read_bytes() == b"model"
+    assert out.with_suffix(".fidelity.json").read_text() == "{}"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.fidelity.json", "model.tflite"]
