@@ -7,7 +7,9 @@ without its result dumps: parse the layer and the target files, pick the spatial
 search temporal mappings with LOMA (deterministic; ``lpf_limit`` sets its search depth), keep
 the lowest-latency evaluation. ZigZag picks a mapping entry by layer name first, then falls
 back to ``default``: layers are named ``depthwise``, ``conv`` (regular k x k, k > 1) or
-``pointwise`` (1x1 and dense), see :func:`mapping_entry`.
+``pointwise`` (1x1 and dense), with ``_k<kernel>`` appended where the target's mapping file has
+an entry of that name (e.g. ``depthwise_k3``: arrays whose depthwise packing depends on the
+kernel), see :func:`mapping_entry`.
 """
 
 from __future__ import annotations
@@ -15,12 +17,12 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from mhzoo.benchmarks.simulated.layers import SimLayer, UnsupportedLayerError
 
-__all__ = ["DEPTHWISE_MAPPING", "mapping_entry", "zigzag_cycles", "zigzag_layer",
+__all__ = ["DEPTHWISE_MAPPING", "mapping_entries", "mapping_entry", "zigzag_cycles", "zigzag_layer",
            "zigzag_version"]
 
 #: name of the mapping entry used for depthwise layers
@@ -50,17 +52,40 @@ def _quiet_zigzag() -> Iterator[None]:
         log.setLevel(old)
 
 
-def mapping_entry(layer: SimLayer) -> str:
+@functools.lru_cache(maxsize=64)
+def _entry_names(mapping_yaml: str) -> frozenset[str]:
+    import yaml
+
+    data = yaml.safe_load(mapping_yaml)
+    if not isinstance(data, list):
+        return frozenset()
+    return frozenset(str(e["name"]) for e in data if isinstance(e, dict) and "name" in e)
+
+
+def mapping_entry(layer: SimLayer, entries: Iterable[str] = ()) -> str:
     """The mapping entry a layer asks for (ZigZag falls back to ``default`` when the file has
     no entry of that name): ``depthwise``, ``conv`` (a regular k x k conv, k > 1) or
-    ``pointwise`` (1x1 convs and dense layers)."""
+    ``pointwise`` (1x1 convs and dense layers); ``<that>_k<kernel>`` instead when ``entries``
+    (the names in the mapping file) has it."""
     if layer.depthwise:
-        return DEPTHWISE_MAPPING
-    return "conv" if layer.kernel > 1 else "pointwise"
+        base = DEPTHWISE_MAPPING
+    else:
+        base = "conv" if layer.kernel > 1 else "pointwise"
+    per_kernel = f"{base}_k{layer.kernel}"
+    return per_kernel if per_kernel in set(entries) else base
 
 
-def zigzag_layer(layer: SimLayer, precision: dict[str, int]) -> dict[str, Any]:
-    """ZigZag's workload dict of one conv layer (loop dims B, K, G, OX, OY, C, FX, FY)."""
+def mapping_entries(mapping: str) -> frozenset[str]:
+    """Names of the entries of a ZigZag mapping file (read each call: an edited file counts)."""
+    from pathlib import Path
+
+    return _entry_names(Path(mapping).read_text())
+
+
+def zigzag_layer(layer: SimLayer, precision: dict[str, int],
+                 entries: Iterable[str] = ()) -> dict[str, Any]:
+    """ZigZag's workload dict of one conv layer (loop dims B, K, G, OX, OY, C, FX, FY);
+    ``entries``: the mapping file's entry names (see :func:`mapping_entry`)."""
     if layer.kind != "conv":
         raise UnsupportedLayerError(f"layer type {layer.kind!r} is not costed by ZigZag")
     oh, ow = layer.out_hw
@@ -68,7 +93,7 @@ def zigzag_layer(layer: SimLayer, precision: dict[str, int]) -> dict[str, Any]:
     t, b, left, r = layer.pad
     return {
         "id": 0,
-        "name": mapping_entry(layer),
+        "name": mapping_entry(layer, entries),
         "operator_type": "Conv",
         "equation": "O[b][g][k][oy][ox]+=W[g][k][c][fy][fx]*I[b][g][c][iy][ix]",
         "dimension_relations": [f"ix={layer.stride}*ox+1*fx", f"iy={layer.stride}*oy+1*fy"],
@@ -111,7 +136,7 @@ def zigzag_cycles(layer: SimLayer, hardware: str, mapping: str, precision: dict[
               SpatialMappingGeneratorStage, MinimalLatencyStage, TemporalMappingGeneratorStage,
               CostModelStage]
     with _quiet_zigzag():
-        workload = [zigzag_layer(layer, precision)]
+        workload = [zigzag_layer(layer, precision, mapping_entries(mapping))]
         main = MainStage(stages, accelerator=str(hardware), workload=workload,
                          mapping=str(mapping), loma_lpf_limit=int(lpf_limit),
                          loma_show_progress_bar=False,
