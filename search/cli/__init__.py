@@ -101,3 +101,4 @@ from mhzoo.search.cli.run import run_cmd  # noqa: E402
 
 for _cmd in (collect_cmd, merge_cmd, dataset_cmd, costmodel_cmd, run_cmd):
     search_cmd.add_command(_cmd)
+from mhzoo.search.cli import study as _study  # noqa: E402,F401  (registers `search study`)

@@ -1,0 +1,222 @@
+"""What a study is: :class:`StudySpec` (plain data, recorded in ``study.json``), the presets of
+Study A (``multi_hardware`` space, this machine's measured and simulated targets) and Study B
+(``fbnet`` space, the seven real devices of ``fbnet-latency``), each at full and ``tiny`` size,
+and the rule that picks the single-hardware searches (:func:`most_disagreeing`).
+
+Pure Python; no TensorFlow.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = ["DISAGREEMENT_FILE", "FBNET_DEVICES", "STUDIES", "StudySpec", "most_disagreeing",
+           "repo_root", "shared_data", "study_spec"]
+
+#: the HELP / HW-NAS-Bench devices of ../shared/data/fbnet-latency (column ``<device>_ms``)
+FBNET_DEVICES = ("pixel3", "raspi4", "eyeriss", "fpga", "samsung_a50", "1080ti_1", "gold_6226")
+#: the committed Spearman matrix of the local targets (benchmarks/perf/target_disagreement.py)
+DISAGREEMENT_FILE = Path("benchmarks/perf/results/target_disagreement.json")
+
+
+def repo_root() -> Path:
+    """The repository root (the folder holding ``benchmarks/`` and ``search/``)."""
+    return Path(__file__).resolve().parents[2]
+
+
+def shared_data() -> Path:
+    """``$MHZOO_SHARED_DATA`` or ``../shared/data`` beside the repository."""
+    env = os.environ.get("MHZOO_SHARED_DATA")
+    return Path(env) if env else repo_root().parent / "shared" / "data"
+
+
+@dataclass(frozen=True)
+class StudySpec:
+    """Everything that fixes a study besides its output folder and data.
+
+    Attributes:
+        name: ``"A"`` or ``"B"``.
+        tiny: the few-minutes version (tests).
+        space, space_options: the search space and its deployment options (structural ones
+            must match the cost models').
+        cost_models: Study A: folders of committed linear cost models (targets = every target
+            with a model there); Study B: the fbnet latency CSV the per-device models are
+            fitted on.
+        targets: the targets (A: ``None`` = every target of ``cost_models``; B: the devices).
+        fit_rows: Study B: rows of the CSV the cost models are fitted on (the rest score them).
+        cost_archs: tiny Study A: architectures collected here to fit the measured targets'
+            models for the tiny space (0: use ``cost_models``).
+        n_single: single-hardware (eq. 6) searches, chosen by :func:`most_disagreeing`.
+        left_out: Study B: left-out device pairs of the Figure-6 generalisation (searches over
+            the other five, eq. 7 and eq. 8).
+        n_random: random architectures at matched MN-Norm.
+        random_tolerance: their predicted MN-Norm (avg and max) within this relative band of
+            a searched model's.
+        baselines: zoo models trained and measured beside the searched ones (Study A).
+        search_preset, search_overrides: TuNAS preset and the fields this study changes.
+        search_limits: ``(limit_train, limit_held_out)`` of the searches (tiny only).
+        train_preset, train_overrides, train_width: the ONE recipe every model is trained
+            with (width multiplier of the trained proxy; ``None`` = the model's own).
+        train_limits: ``(limit_train, limit_held_out)`` of the trainings (tiny only).
+        seeds_within: a second seed for the models within this many accuracy points of
+            another compared model (searched and baselines; the random ones are a band).
+        max_second_seeds: at most this many second-seed trainings (``None``: all).
+        passes: timing passes of every measured (architecture, target) (``search collect
+            --passes``); simulated targets are simulated once.
+        bench_config: timing budget of one pass (``RunConfig`` fields; ``None``: the
+            collection's ``FAST_CONFIG``).
+        deploy_size: input size the latency is measured / simulated at.
+        mn_norm_target: the MN-Norm target of eq. 7 / eq. 8 (the paper: 1).
+    """
+
+    name: str
+    tiny: bool = False
+    space: str = "multi_hardware"
+    space_options: Mapping[str, Any] = field(default_factory=dict)
+    cost_models: tuple[str, ...] = ()
+    targets: tuple[str, ...] | None = None
+    fit_rows: int = 1000
+    cost_archs: int = 0
+    n_single: int = 3
+    left_out: tuple[tuple[str, str], ...] = ()
+    n_random: int = 5
+    random_tolerance: float = 0.05
+    baselines: tuple[str, ...] = ()
+    search_preset: str = "cpu-proxy"
+    search_overrides: Mapping[str, Any] = field(default_factory=dict)
+    search_limits: tuple[int | None, int | None] = (None, None)
+    train_preset: str = "cifar10-proxy"
+    train_overrides: Mapping[str, Any] = field(default_factory=dict)
+    train_width: float | None = None
+    train_limits: tuple[int | None, int | None] = (None, None)
+    seeds_within: float = 2.0
+    max_second_seeds: int | None = None
+    passes: int = 3
+    bench_config: Mapping[str, Any] | None = None
+    deploy_size: int = 224
+    mn_norm_target: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.name not in ("A", "B"):
+            raise ValueError(f"unknown study {self.name!r}; expected A or B")
+        for label, v, lo in (("n_single", self.n_single, 1), ("n_random", self.n_random, 1),
+                             ("passes", self.passes, 1), ("fit_rows", self.fit_rows, 10)):
+            if isinstance(v, bool) or not isinstance(v, int) or v < lo:
+                raise ValueError(f"{label} must be an integer >= {lo}, got {v!r}")
+        if not 0 < self.random_tolerance < 1:
+            raise ValueError(f"random_tolerance must be in (0, 1), got {self.random_tolerance}")
+
+    def replace(self, **changes: Any) -> StudySpec:
+        """A copy with ``changes``."""
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON data (what ``study.json`` records and a resume must match)."""
+        return json.loads(json.dumps(dataclasses.asdict(self), default=list))
+
+
+def _study_a(tiny: bool) -> StudySpec:
+    folders = ("benchmarks/data/costmodels", "benchmarks/data/costmodels/simulated")
+    if not tiny:
+        # T 1,400 x K 8: the replay's shortest setting that still converges under noise
+        # (convergence_replay.md 2.2 / grid_budget.jsonl: top 0.94-0.97 at lr 0.1-0.15);
+        # see benchmarks/perf/results/study_plan.md for the hours
+        return StudySpec(
+            name="A", cost_models=folders, n_single=3, n_random=6,
+            baselines=("mobilenet_v2", "mobilenet_v3_large_minimalistic", "multi_avg",
+                       "multi_max"),
+            search_overrides={"steps": 1400},
+            train_overrides={"epochs": 6}, train_width=0.5, passes=3)
+    return StudySpec(
+        name="A", tiny=True, cost_models=folders,
+        targets=("cpu_fp32", "cpu_int8", "sim_edgetpu", "sim_npu"),
+        space_options={"input_size": 32, "width": 0.25, "max_layers": 1}, cost_archs=12,
+        n_single=2, n_random=2, random_tolerance=0.5,
+        baselines=("mobilenet_v2", "multi_max"),
+        search_overrides={"steps": 4, "global_batch": 8, "rl_batch_multiplier": 2,
+                          "samples_per_step": 2, "checkpoint_every": 2, "log_every": 1,
+                          "proxy": {"stem_stride": 1, "width": 0.25},
+                          "shared": {"test": 100, "search_valid": 100}},
+        search_limits=(32, 16), train_overrides={"epochs": 1, "global_batch": 16},
+        train_width=0.25, train_limits=(64, 32), max_second_seeds=1, passes=2,
+        bench_config={"warmup_runs": 1, "warmup_min_s": 0.0, "min_runs": 3,
+                      "min_time_s": 0.0, "max_time_s": 0.3},
+        deploy_size=32)
+
+
+def _study_b(tiny: bool) -> StudySpec:
+    csv = "fbnet-latency/fbnet_cifar100_latency.csv"  # under the shared data folder
+    native = {"proxy": {}}  # the fbnet space is native 32 px: the supernet trains it as it is
+    if not tiny:
+        return StudySpec(
+            name="B", space="fbnet", cost_models=(csv,), targets=FBNET_DEVICES, n_single=3,
+            left_out=(("pixel3", "gold_6226"), ("eyeriss", "samsung_a50")), n_random=5,
+            search_overrides={**native, "steps": 1400},
+            train_overrides={"epochs": 4, "stride_plan": None}, passes=1, deploy_size=32)
+    return StudySpec(
+        name="B", tiny=True, space="fbnet", cost_models=(csv,), targets=FBNET_DEVICES,
+        n_single=1, left_out=(("pixel3", "gold_6226"),), n_random=2, random_tolerance=0.5,
+        search_overrides={**native, "steps": 2, "global_batch": 4, "rl_batch_multiplier": 1,
+                          "samples_per_step": 2, "checkpoint_every": 1, "log_every": 1,
+                          "shared": {"test": 100, "search_valid": 100}},
+        search_limits=(8, 8), train_overrides={"epochs": 1, "global_batch": 8,
+                                               "stride_plan": None},
+        train_limits=(16, 16), max_second_seeds=0, passes=1, deploy_size=32)
+
+
+STUDIES = ("A", "B")
+
+
+def study_spec(name: str, *, tiny: bool = False) -> StudySpec:
+    """The preset of study ``name`` (``"A"`` or ``"B"``), full or tiny."""
+    key = str(name).upper()
+    if key == "A":
+        return _study_a(tiny)
+    if key == "B":
+        return _study_b(tiny)
+    raise ValueError(f"unknown study {name!r}; expected A or B")
+
+
+def most_disagreeing(spearman: Mapping[str, float], candidates: Sequence[str], n: int
+                     ) -> tuple[list[str], dict[str, Any]]:
+    """The ``n`` candidates that disagree most, by a greedy max-min rule on the Spearman matrix
+    (``{"a|b": rho}``): first the pair with the lowest rho, then repeatedly the candidate whose
+    highest rho to the chosen ones is lowest (ties: name order). Returns the choice and the
+    rule's record (every step's value)."""
+    cands = sorted(set(candidates))
+    if n < 1 or n > len(cands):
+        raise ValueError(f"cannot choose {n} of {len(cands)} targets ({', '.join(cands)})")
+
+    def rho(a: str, b: str) -> float:
+        for k in (f"{a}|{b}", f"{b}|{a}"):
+            if k in spearman:
+                return float(spearman[k])
+        raise ValueError(f"the Spearman matrix has no pair {a}|{b}")
+
+    steps: list[dict[str, Any]] = []
+    if n == 1 or len(cands) == 1:
+        # one target: the one whose mean rho to the others is lowest
+        means = {c: sum(rho(c, o) for o in cands if o != c) / max(1, len(cands) - 1)
+                 for c in cands}
+        pick = min(cands, key=lambda c: (means[c], c))
+        return [pick], {"rule": "lowest mean Spearman rho to the other targets",
+                        "mean_rho": means, "chosen": [pick]}
+    pairs = sorted(((rho(a, b), a, b) for i, a in enumerate(cands) for b in cands[i + 1:]))
+    r0, a0, b0 = pairs[0]
+    chosen = [a0, b0]
+    steps.append({"pair": [a0, b0], "rho": r0})
+    while len(chosen) < n:
+        rest = [c for c in cands if c not in chosen]
+        worst = {c: max(rho(c, o) for o in chosen) for c in rest}
+        pick = min(rest, key=lambda c: (worst[c], c))
+        steps.append({"add": pick, "max_rho_to_chosen": worst[pick]})
+        chosen.append(pick)
+    return chosen, {"rule": "greedy max-min: the least-correlated pair, then the target whose "
+                            "highest Spearman rho to the chosen ones is lowest",
+                    "steps": steps, "chosen": chosen}
