@@ -8,8 +8,10 @@
     mhzoo search run --reward avg --preset imagenet-tpu --strategy tpu --tpu NAME ...
 
 Every input is checked before anything is written (one-line ``Error:``, exit 2); rerunning the
-same command resumes from the last checkpoint; ``search_result.json`` in the folder is what
-``mhzoo.build``, ``mhzoo export`` and ``mhzoo bench`` take.
+same command resumes from the last checkpoint; predicted latencies of simulated targets are
+labelled ``(simulated)``; an unconverged search ends with a one-line warning on stderr;
+``search_result.json`` in the folder is what ``mhzoo.build``, ``mhzoo export`` and
+``mhzoo bench`` take.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from mhzoo.benchmarks.normalization import parse_assignments
 from mhzoo.search import runs
 from mhzoo.search.cli.options import space_options
 from mhzoo.search.tunas.loop import SearchRequest, prepare_search, run_search
+from mhzoo.search.tunas.request import simulated_targets
 
 __all__ = ["run_cmd"]
 
@@ -104,7 +107,9 @@ def run_cmd(space_name: str, options: tuple[str, ...], reward: str,
         return
     res = outcome.result or {}
     pred = res.get("predicted", {})
-    lat = ", ".join(f"{t} {v:.2f} ms" for t, v in pred.get("latency_ms", {}).items())
+    simulated = set(res.get("simulated_targets") or simulated_targets(prepared.models))
+    lat = ", ".join(f"{t} {v:.2f} ms" + (" (simulated)" if t in simulated else "")
+                    for t, v in pred.get("latency_ms", {}).items())
     mn = ""
     if "mn_norm_avg" in pred:
         mn = f"; predicted MN-Norm avg {pred['mn_norm_avg']:.3f}, max {pred['mn_norm_max']:.3f}"

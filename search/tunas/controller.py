@@ -234,6 +234,85 @@ class Controller(tf.Module):
         step_t = tf.constant(self.total_steps if step is None else step, tf.int64)
         return Sample(masks, tf.constant(idx, tf.int32), tf.zeros([len(idx)], tf.bool), step_t)
 
+    def sample_batch(self, step: Any, ids: Sequence[Any]) -> Sample:
+        """The draws of ``sample(step, i)`` for every ``i`` in ``ids``, stacked: ``masks[j]``
+        ``[S, n_j]``, ``indices`` / ``replaced`` ``[S, num_decisions]`` (one op per decision for
+        all of them, not one per sample; the same draws, element for element)."""
+        step_t = tf.cast(step, tf.int64)
+        total = int(self._offsets[-1])
+        us, coins = [], []
+        for rid in ids:
+            base = tf.stack([tf.constant(self.seed, tf.int64), tf.constant(0x5EA7C4, tf.int64)])
+            base = tf.random.experimental.stateless_fold_in(base, step_t)
+            base = tf.random.experimental.stateless_fold_in(base, tf.cast(rid, tf.int64))
+            us.append(tf.random.stateless_uniform(
+                [total], seed=tf.random.experimental.stateless_fold_in(base, 0),
+                minval=1e-7, maxval=1.0))
+            coins.append(tf.random.stateless_uniform(
+                [len(self.sizes)], seed=tf.random.experimental.stateless_fold_in(base, 1)))
+        gumbel = -tf.math.log(-tf.math.log(tf.stack(us)))
+        replaced = tf.stack(coins) < self._tag_probabilities(step_t)[None, :]
+        masks, indices = [], []
+        for j, n in enumerate(self.sizes):
+            g = gumbel[:, self._offsets[j]:self._offsets[j + 1]]
+            idx = tf.argmax(tf.convert_to_tensor(self.logits[j])[None, :] + g, axis=1,
+                            output_type=tf.int32)
+            hot = tf.one_hot(idx, n)
+            if self._is_op[j]:
+                warm = tf.fill([n], 1.0 / n)
+            elif self._is_filters[j]:
+                warm = tf.one_hot(self._widest[j], n)
+            else:
+                warm = hot
+            masks.append(tf.where(replaced[:, j:j + 1], warm, hot))
+            indices.append(idx)
+        return Sample(tuple(masks), tf.stack(indices, 1), replaced, step_t)
+
+    def active_batch(self, batch: Sample) -> tf.Tensor:
+        """float ``[S, num_decisions]``: :meth:`active` of every row of a stacked sample."""
+        act: list[tf.Tensor] = []
+        for d in self.decisions:
+            if d.parent is None:
+                act.append(tf.ones_like(batch.masks[0][:, 0]))
+                continue
+            m = batch.masks[d.parent]
+            cover = tf.reduce_sum(tf.gather(m, list(d.parent_choices), axis=1), 1)
+            act.append(act[d.parent] * tf.cast(cover > 0, tf.float32))
+        return tf.stop_gradient(tf.stack(act, 1))
+
+    def neg_log_prob_gradients(self, batch: Sample) -> list[tf.Tensor]:
+        """Per row of a stacked sample, the gradient of ``-log pi(a)`` w.r.t. every logit vector
+        (``[S, n_j]`` per decision), in closed form: ``active * (softmax - onehot(a))`` where the
+        draw was kept, 0 where a warm-up mask replaced it (its ``log p`` has no logit in it);
+        equal to :meth:`gradients` with advantage 1, without one tape per sample."""
+        act = self.active_batch(batch) * (1.0 - tf.cast(batch.replaced, tf.float32))
+        out = []
+        for j, n in enumerate(self.sizes):
+            p = tf.nn.softmax(self.logits[j])
+            hot = tf.one_hot(batch.indices[:, j], n)
+            out.append(act[:, j:j + 1] * (p[None, :] - hot))
+        return out
+
+    def log_prob_batch(self, batch: Sample) -> tf.Tensor:
+        """``[S]``: :meth:`log_prob` of every row of a stacked sample."""
+        p = self._tag_probabilities(batch.step)
+        act = self.active_batch(batch)
+        terms = []
+        for j in range(len(self.sizes)):
+            lp = tf.gather(tf.nn.log_softmax(self.logits[j]), batch.indices[:, j])
+            kept = tf.math.log(tf.maximum(1.0 - p[j], _TINY)) + lp
+            swapped = tf.math.log(tf.maximum(p[j], _TINY))
+            terms.append(tf.where(batch.replaced[:, j], swapped, kept))
+        return tf.reduce_sum(act * tf.stack(terms, 1), 1)
+
+    def entropy_batch(self, batch: Sample) -> tf.Tensor:
+        """``[S]``: the hierarchical entropy over the decisions each row activates."""
+        hs = []
+        for v in self.logits:
+            lp = tf.nn.log_softmax(v)
+            hs.append(-tf.reduce_sum(tf.exp(lp) * lp))
+        return tf.reduce_sum(self.active_batch(batch) * tf.stack(hs)[None, :], 1)
+
     def sample_from_draw(self, indices: Any, replaced: Any, step: Any) -> Sample:
         """The :class:`Sample` of a draw given by its ``indices`` and ``replaced`` flags (what
         :meth:`sample` returned, e.g. gathered from the replicas): the same masks."""
@@ -397,15 +476,19 @@ class Controller(tf.Module):
         r = tf.reshape(tf.cast(rewards, tf.float32), [-1])
         if r.shape[0] is not None and r.shape[0] != len(samples):
             raise ValueError(f"{len(samples)} samples but {r.shape[0]} rewards")
-        per_sample = [self.gradients(s, 1.0) for s in samples]
-        grads = [tf.stack([g[j] for g in per_sample]) for j in range(len(self.sizes))]
+        batch = Sample(tuple(tf.stack([s.masks[j] for s in samples])
+                             for j in range(len(self.sizes))),
+                       tf.stack([tf.cast(s.indices, tf.int32) for s in samples]),
+                       tf.stack([tf.cast(s.replaced, tf.bool) for s in samples]),
+                       tf.cast(step, tf.int64))
+        grads = self.neg_log_prob_gradients(batch)
         ent = None
         if self.entropy_weight:
             per_ent = [self.entropy_gradients(s) for s in samples]
             ent = [tf.stack([g[j] for g in per_ent]) for j in range(len(self.sizes))]
         out = self.reinforce_from_gradients(grads, r, step, ent)
-        out["log_prob"] = tf.stack([self.log_prob(s) for s in samples])
-        out["entropy"] = tf.reduce_mean(tf.stack([self.entropy(s) for s in samples]))
+        out["log_prob"] = self.log_prob_batch(batch)
+        out["entropy"] = tf.reduce_mean(self.entropy_batch(batch))
         return out
 
     # ------------------------------------------------------------------ result

@@ -32,6 +32,7 @@ from mhzoo.search.tunas.request import (
     SearchRequest,
     check_split_record,
     prepare_search,
+    simulated_targets,
 )
 
 __all__ = ["CONVERGENCE_PNG", "SearchOutcome", "SearchRequest", "prepare_search", "run_search"]
@@ -325,6 +326,7 @@ def _result(search: Any, p: PreparedSearch, request: dict[str, Any],
         "genotype": deploy_g.to_dict(), "genotype_string": deploy_g.to_string(),
         "proxy_genotype": proxy_g.to_dict(),
         "reward": request["reward"], "targets": list(p.models),
+        "simulated_targets": simulated_targets(p.models),
         "factors_ms": p.factors, "predicted": predicted, "probabilities": probs,
         "splits": p.splits.describe(),
         "search": {"steps": search.total_steps, "global_batch": search.global_batch,

@@ -22,7 +22,8 @@ from mhzoo.search.training import sources
 from mhzoo.search.training import splits as splits_lib
 from mhzoo.search.tunas.config import RewardName, SearchConfig, get_search_preset, parse_reward
 
-__all__ = ["PreparedSearch", "SearchRequest", "prepare_search"]
+__all__ = ["PreparedSearch", "SearchRequest", "check_split_record", "prepare_search",
+           "simulated_targets"]
 
 
 def _positive(label: str, value: Any, *, integer: bool = False) -> None:
@@ -254,10 +255,11 @@ def prepare_search(request: SearchRequest | None = None, **fields: Any) -> Prepa
                          "(shared.search_valid): the controller's reward needs one")
     try:
         splits = splits_lib.splits_for(source, sh.test, sh.search_valid, sh.split_seed)
-    except ValueError as exc:
-        raise ValueError(f"{exc} (data {source.root}, {source.num_examples} images: the "
-                         f"{config.name} preset carves test {sh.test:g} and search-validation "
-                         f"{sh.search_valid:g} images; give a larger data set)") from None
+    except ValueError:
+        raise ValueError(f"data {source.root} has {source.num_examples} images, too few for "
+                         f"the {config.name} preset's splits (test {sh.test:g} and "
+                         f"search-validation {sh.search_valid:g} images, and training images "
+                         "beside them): give a larger data set") from None
     n_train, n_valid = int(splits.train.sum()), int(splits.search_valid.sum())
     if r.limit_train is not None:
         n_train = min(n_train, r.limit_train)
@@ -300,3 +302,9 @@ def _reference_factors(cost_models: Sequence[Any], models: Mapping[str, Any]
                                  f"{t}: {where[t]} says {factors[t]:g} ms, {src} says {v:g} ms")
             factors[t], where[t] = v, str(src)
     return factors or None
+
+
+def simulated_targets(models: Mapping[str, Any]) -> list[str]:
+    """The targets whose cost model is a simulated target's exact model (``info.simulated``),
+    so outputs can label their latencies as simulated."""
+    return [t for t, m in models.items() if (getattr(m, "info", None) or {}).get("simulated")]

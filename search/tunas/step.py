@@ -165,12 +165,7 @@ class SearchStep:
     def _costs(self, flats: tf.Tensor) -> dict[str, tf.Tensor]:
         """Per sample (rows of ``flats`` ``[K, total]``): deployment latencies ``[K, T]``,
         the MN-Norm avg / max ``[K]`` (NaN without factors)."""
-        sizes = self.controller.sizes
-
-        def one(flat: tf.Tensor) -> tf.Tensor:
-            return self.cost(tf.split(flat, sizes))
-
-        lat = tf.stop_gradient(tf.map_fn(one, flats, fn_output_signature=tf.float32))
+        lat = tf.stop_gradient(self.cost.batch(flats))
         if self.scales is not None:
             terms = lat * tf.constant(self.scales)
             mn_avg, mn_max = tf.reduce_mean(terms, -1), tf.reduce_max(terms, -1)
@@ -205,36 +200,35 @@ class SearchStep:
 
     def _replica_train(self, x: Any, y: Any) -> dict[str, Any]:
         ctx = tf.distribute.get_replica_context()
-        sample = self.controller.sample(
-            self.step, tf.cast(ctx.replica_id_in_sync_group, tf.int64) * self.samples_per_step)
-        loss = self._train_on(x, y, sample.masks)
-        c = self._costs(tf.concat(sample.masks, 0)[None])
+        first = tf.cast(ctx.replica_id_in_sync_group, tf.int64) * self.samples_per_step
+        batch = self.controller.sample_batch(self.step, [first])
+        loss = self._train_on(x, y, [m[0] for m in batch.masks])
+        c = self._costs(tf.concat(batch.masks, 1))
         res = self._reward_of(tf.zeros([1]), c["latency"])
         return {"loss": loss, "cost": res.cost[0], "latency": c["latency"][0],
                 "mn_norm_avg": c["mn_norm_avg"][0], "mn_norm_max": c["mn_norm_max"][0],
-                "entropy": self.controller.entropy(sample), "indices": sample.indices[None]}
+                "entropy": self.controller.entropy_batch(batch)[0], "indices": batch.indices}
 
     def _replica_rl(self, x: Any, y: Any, xv: Any, yv: Any) -> dict[str, Any]:
         ctx = tf.distribute.get_replica_context()
         first = tf.cast(ctx.replica_id_in_sync_group, tf.int64) * self.samples_per_step
-        samples = [self.controller.sample(self.step, first + k)
-                   for k in range(self.samples_per_step)]
-        loss = self._train_on(x, y, samples[0].masks)
-        flats = tf.stack([tf.concat(s.masks, 0) for s in samples])
+        ctrl = self.controller
+        batch = ctrl.sample_batch(self.step, [first + k for k in range(self.samples_per_step)])
+        loss = self._train_on(x, y, [m[0] for m in batch.masks])
+        flats = tf.concat(batch.masks, 1)  # [K, total]
         acc = self._validate(xv, yv, flats)  # after the update (program order)
         c = self._costs(flats)
         res = self._reward_of(acc, c["latency"])
-        grads = [self.controller.gradients(s, 1.0) for s in samples]  # of -log pi
-        ent = [self.controller.entropy_gradients(s) for s in samples] \
-            if self.controller.entropy_weight else None
-        n = len(self.controller.sizes)
         out = {"loss": loss, "rewards": res.reward, "accuracies": acc, "costs": res.cost,
                "latency": c["latency"], "mn_norm_avg": c["mn_norm_avg"],
-               "mn_norm_max": c["mn_norm_max"],
-               "entropies": tf.stack([self.controller.entropy(s) for s in samples]),
-               "indices": tf.stack([s.indices for s in samples]),
-               "grads": tuple(tf.stack([g[j] for g in grads]) for j in range(n))}
-        if ent is not None:
+               "mn_norm_max": c["mn_norm_max"], "entropies": ctrl.entropy_batch(batch),
+               "indices": batch.indices,
+               "grads": tuple(ctrl.neg_log_prob_gradients(batch))}  # of -log pi, [K, n_j]
+        if ctrl.entropy_weight:
+            n = len(ctrl.sizes)
+            rows = [ctrl.sample_from_draw(batch.indices[k], batch.replaced[k], self.step)
+                    for k in range(self.samples_per_step)]
+            ent = [ctrl.entropy_gradients(s) for s in rows]
             out["entropy_grads"] = tuple(tf.stack([g[j] for g in ent]) for j in range(n))
         return out
 
@@ -324,7 +318,7 @@ def controller_only_search(space: Any, reward: Any, *, steps: int, samples_per_s
                            accuracy: float = 1.0, learning_rate: float = 0.05,
                            delay_fraction: float = 0.0, op_warmup_fraction: float = 0.0,
                            filters_warmup_fraction: float = 0.0, entropy_weight: float = 0.0,
-                           seed: int = 0, chunk: int = 50) -> Any:
+                           seed: int = 0, chunk: int = 100) -> Any:
     """The controller alone against a constant accuracy (no supernet): the latency-only check.
 
     Every RL step draws ``samples_per_step`` architectures (as the search's replicas x
@@ -334,7 +328,9 @@ def controller_only_search(space: Any, reward: Any, *, steps: int, samples_per_s
     weights then and the controller does not change (its sampling is keyed by the step), so
     they are skipped here; the warm-ups end within the delay. Settings of a preset:
     ``controller_only_search(space, reward, **controller_settings(config))``. The RL steps run
-    ``chunk`` at a time inside one compiled loop.
+    ``chunk`` at a time inside one compiled loop, every step's samples as one batch
+    (:meth:`Controller.sample_batch`, :meth:`InGraphCost.batch` when the reward's cost function
+    is one, closed-form gradients).
 
     Returns the :class:`~mhzoo.search.tunas.controller.Controller`; its ``final_genotype()`` is the
     argmax architecture.
@@ -349,12 +345,30 @@ def controller_only_search(space: Any, reward: Any, *, steps: int, samples_per_s
                       filters_warmup_fraction=filters_warmup_fraction,
                       entropy_weight=entropy_weight, seed=seed)
 
+    batch_cost = getattr(getattr(reward, "cost_fn", None), "batch", None)
+    targets = list(getattr(reward.cost_fn, "targets", []))
+
+    def rewards_of(batch: Any) -> Any:
+        if batch_cost is not None:  # one op chain for all samples
+            lat = batch_cost(tf.concat(batch.masks, 1))
+            acc = tf.fill(tf.shape(lat)[:1], tf.cast(accuracy, tf.float32))
+            return reward.from_latencies(acc, {t: lat[:, i] for i, t in enumerate(targets)}
+                                         ).reward
+        return tf.stack([reward(accuracy, [m[k] for m in batch.masks]).reward
+                         for k in range(samples_per_step)])
+
     @tf.function
     def run(first: Any, stop: Any) -> Any:
         for t in tf.range(first, stop):
-            samples = [ctrl.sample(t, k) for k in range(samples_per_step)]
-            rewards = tf.stack([reward(accuracy, s.masks).reward for s in samples])
-            ctrl.reinforce_step(samples, rewards, t)
+            batch = ctrl.sample_batch(t, list(range(samples_per_step)))
+            grads = ctrl.neg_log_prob_gradients(batch)
+            ent = None
+            if entropy_weight:
+                rows = [ctrl.sample_from_draw(batch.indices[k], batch.replaced[k], t)
+                        for k in range(samples_per_step)]
+                per = [ctrl.entropy_gradients(s) for s in rows]
+                ent = [tf.stack([g[j] for g in per]) for j in range(len(ctrl.sizes))]
+            ctrl.reinforce_from_gradients(grads, rewards_of(batch), t, ent)
         return stop
 
     t = ctrl.delay_steps

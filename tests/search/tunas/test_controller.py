@@ -281,3 +281,64 @@ def test_controller_sampling_in_a_tf_function():
     assert i0.numpy().tolist() == i1.numpy().tolist()
     assert np.isfinite(float(lp0))
     assert list(itertools.islice(c.final_indices(), 3)) == [0, 0, 0]
+
+
+def test_batched_draws_equal_single_draws_and_closed_form_gradients_equal_the_tape():
+    """sample_batch(step, ids) draws what sample(step, i) draws, row by row; the closed-form
+    gradient of -log pi equals the tape's, also for warm-up-replaced and inactive decisions;
+    log_prob_batch / entropy_batch equal the per-sample ones."""
+    space = get_space("multi_hardware", max_layers=2)
+    c = Controller(space, total_steps=40, delay_fraction=0.25, op_warmup_fraction=0.25,
+                   filters_warmup_fraction=0.25, seed=5)
+    rng = np.random.default_rng(0)
+    for v in c.logits:
+        v.assign(rng.normal(0, 1, v.shape).astype(np.float32))
+    for step in (2, 7, 30):  # during both warm-ups (replacements), near their end, after
+        ids = [0, 3, 11]
+        batch = c.sample_batch(step, ids)
+        grads = c.neg_log_prob_gradients(batch)
+        lps = c.log_prob_batch(batch).numpy()
+        ents = c.entropy_batch(batch).numpy()
+        for row, i in enumerate(ids):
+            one = c.sample(step, i)
+            assert batch.indices[row].numpy().tolist() == one.indices.numpy().tolist()
+            assert batch.replaced[row].numpy().tolist() == one.replaced.numpy().tolist()
+            for j in range(len(c.sizes)):
+                np.testing.assert_array_equal(batch.masks[j][row].numpy(), one.masks[j].numpy())
+            tape = c.gradients(one, 1.0)
+            for j in range(len(c.sizes)):
+                np.testing.assert_allclose(grads[j][row].numpy(), tape[j].numpy(), atol=1e-6)
+            assert lps[row] == pytest.approx(float(c.log_prob(one)), abs=1e-5)
+            assert ents[row] == pytest.approx(float(c.entropy(one)), abs=1e-5)
+        if step == 2:  # the case that matters: some draws replaced, some decisions inactive
+            assert batch.replaced.numpy().any()
+            assert (c.active_batch(batch).numpy() == 0).any()
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, True, "8"])
+def test_samples_per_step_must_be_a_positive_integer(bad):
+    from mhzoo.search.tunas.config import get_search_preset
+
+    with pytest.raises(ValueError, match="samples_per_step must be an integer >= 1") as e:
+        get_search_preset("cpu-proxy").replace(samples_per_step=bad)
+    assert "\n" not in str(e.value)
+
+
+def test_cpu_proxy_preset_is_the_convergence_replays_choice():
+    """issue 18: K 8, T 1,800, lr 1.2 per 256 (0.15 at batch 32), 64 validation images per
+    sample, delay 25 %, op warm-up 10 %, filters warm-up 25 %, proxy widths rounded to 8,
+    splits test 5,000 + search-validation 5,000 with split seed 0."""
+    from mhzoo.search.tunas.config import get_search_preset
+
+    cfg = get_search_preset("cpu-proxy")
+    assert (cfg.samples_per_step, cfg.steps, cfg.global_batch, cfg.rl_batch_multiplier) == \
+        (8, 1800, 32, 2)
+    assert cfg.rl_learning_rate(32) == pytest.approx(0.15)
+    assert (cfg.delay_fraction, cfg.op_warmup_fraction, cfg.filters_warmup_fraction) == \
+        (0.25, 0.1, 0.25)
+    assert cfg.proxy == {"input_size": 32, "stem_stride": 1, "width": 0.25, "width_divisor": 8}
+    assert (cfg.shared.test, cfg.shared.search_valid, cfg.shared.split_seed) == (5000, 5000, 0)
+    tpu = get_search_preset("imagenet-tpu")
+    assert tpu.samples_per_step == 1 and tpu.shared.search_valid == 50046
+    with pytest.raises(ValueError, match="must not outlast the RL delay"):
+        cfg.replace(delay_fraction=0.05)
