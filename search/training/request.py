@@ -116,6 +116,8 @@ class TrainRequest:
         _positive_number("the time budget", self.time_budget)
         _positive_number("checkpoint_minutes", self.checkpoint_minutes)
         _positive_number("width", self.width)
+        if not isinstance(self.final_train, bool):
+            raise ValueError(f"final_train must be true or false, got {self.final_train!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
             raise ValueError(f"seed must be an integer, got {self.seed!r}")
         if self.mixed_precision not in MIXED_PRECISION:
