@@ -3,7 +3,7 @@
 
 ::
 
-    nice -n 10 python benchmarks/perf/sim_tables.py --target sim_edgetpu,sim_npu --jobs 2
+    nice -n 10 python benchmarks/perf/sim_tables.py --target sim_edgetpu,sim_npu,sim_tpu --jobs 2
     nice -n 10 python benchmarks/perf/sim_tables.py --target sim_edgetpu --check 3 \\
         --check-output benchmarks/perf/results/sim_lut_check.json
 

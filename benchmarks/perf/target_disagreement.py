@@ -20,7 +20,12 @@ architectures, fused vs depthwise early stages per target, and the paper's Figur
 3. Figure 3: MobileNetV1, V2, EdgeTPU, ProxylessNAS, Multi-AVG and Multi-MAX (width 1.0, 224 px)
    on every target, each normalised by MobileNetV1. The CPU columns are not timed here (the
    machine is shared): they are read from the idle quickstart run committed in
-   ``results/quickstart.md``; the simulated columns are deterministic and computed here.
+   ``results/quickstart.md``; the simulated columns are deterministic and computed here (× where
+   the target's compatibility rule set refuses the model).
+4. The simulated targets' cost models (``benchmarks/data/costmodels/simulated/``, compiled
+   exactly from the lookup tables, nothing fitted) scored against ``simulate_spec`` on the
+   1,000 architectures above and on the collection's 200 other ones (rows 1,000-1,199): share
+   within +-10 %, Kendall's tau, largest relative error.
 
 Nothing is timed: the script reads measured data and costs the simulated targets from their
 lookup tables (``compute=False``: a layer missing from a table is an error, not a simulation).
@@ -40,8 +45,10 @@ import numpy as np
 
 from mhzoo.atomic import atomic_write_text
 from mhzoo.benchmarks.simulated import (
+    get_sim_target,
     list_sim_targets,
     shipped_sim_targets,
+    sim_compatible,
     simulate_spec,
     spec_layers,
 )
@@ -53,6 +60,7 @@ from mhzoo.widths import scale_spec
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 CSV = REPO / "benchmarks" / "data" / "multi_hardware_cpu_latency_idle.csv"
+COSTMODELS = REPO / "benchmarks" / "data" / "costmodels" / "simulated"
 QUICKSTART_MD = HERE / "results" / "quickstart.md"
 CPU = ("cpu_fp32", "cpu_int8")
 #: Figure 3 of the paper: these six models (the paper's order)
@@ -67,8 +75,10 @@ def spearman(a: np.ndarray, b: np.ndarray) -> float:
     return float(spearmanr(a, b).statistic)
 
 
-def same_archs(n: int, seed: int = 0) -> tuple[list, dict[str, dict[str, float]]]:
-    """The first ``n`` genotypes of the collection and the CSV's CPU latencies of each."""
+def same_archs(n: int, seed: int = 0, *, everything: bool = False
+               ) -> tuple[list, dict[str, dict[str, float]]]:
+    """The first ``n`` genotypes of the collection and the CSV's CPU latencies of each (with
+    ``everything``: all the CSV's genotypes, latencies of the first ``n``)."""
     with CSV.open() as f:
         rows = list(csv.DictReader(f))
     space = get_space("multi_hardware")
@@ -78,7 +88,25 @@ def same_archs(n: int, seed: int = 0) -> tuple[list, dict[str, dict[str, float]]
         raise SystemExit(f"{CSV.name}: its genotypes are not the seed-{seed} draws in order")
     measured = [c[:-3] for c in rows[0] if c.endswith("_ms")]  # every measured column
     cpu = {r["genotype"]: {t: float(r[f"{t}_ms"]) for t in measured} for r in rows[:n]}
-    return genos[:n], cpu
+    return (genos if everything else genos[:n]), cpu
+
+
+def costmodel_quality(target: str, genos: list, sim_ms: np.ndarray,
+                      folder: Path = COSTMODELS) -> dict[str, float] | None:
+    """A simulated target's shipped cost model against ``simulate_spec`` on ``genos``: share
+    within +-10 %, Kendall's tau, largest relative error (None: no model shipped)."""
+    from scipy.stats import kendalltau
+
+    from mhzoo.search.cost import load_model
+
+    path = folder / f"multi_hardware_{target}.json"
+    if not path.is_file():
+        return None
+    pred = load_model(path, target=target).predict(genos)
+    rel = np.abs(pred / sim_ms - 1.0)
+    return {"n": len(genos), "within_10pct": float(np.mean(rel <= 0.10)),
+            "kendall_tau": float(kendalltau(pred, sim_ms).statistic),
+            "max_rel_error": float(rel.max())}
 
 
 def early_variant(spec: ArchSpec, fused: bool, min_px: int = 28, input_size: int = 224
@@ -126,7 +154,8 @@ def main() -> None:
 
     # 1. pairwise Spearman over the same architectures
     space = get_space("multi_hardware")
-    genos, cpu = same_archs(a.n)
+    all_genos, cpu = same_archs(a.n, everything=True)
+    genos, held_out = all_genos[:a.n], all_genos[a.n:]
     measured = list(next(iter(cpu.values())))  # the CSV's columns (more when collected)
     targets = [*measured, *sims]
     lat = {t: np.empty(len(genos)) for t in targets}
@@ -166,7 +195,8 @@ def main() -> None:
         spec = scale_spec(resolve_spec(m), 1.0)
         fig[m] = {t: cpu_q.get(m, {}).get(t) for t in CPU}
         for t in sims:
-            fig[m][t] = simulate_spec(spec, t, compute=False).ms
+            fig[m][t] = (simulate_spec(spec, t, compute=False).ms
+                         if sim_compatible(spec, t)[0] else None)
     norm = {m: {t: (v / fig["mobilenet_v1"][t] if v is not None and fig["mobilenet_v1"][t]
                     else None) for t, v in row.items()} for m, row in fig.items()}
     reversals = []
@@ -179,10 +209,19 @@ def main() -> None:
             if a_wins and b_wins:
                 reversals.append((m1, m2, a_wins, b_wins))
 
+    # 4. the simulated targets' cost models, on the 1,000 and on the 200 held-out architectures
+    quality: dict[str, dict[str, dict[str, float] | None]] = {}
+    for t in sims:
+        held_ms = np.array([simulate_spec(space.decode(g), t, compute=False).ms
+                            for g in held_out])
+        quality[t] = {"same_1000": costmodel_quality(t, genos, lat[t]),
+                      "held_out": costmodel_quality(t, held_out, held_ms)
+                      if held_out else None}
+
     out.mkdir(parents=True, exist_ok=True)
     _plot(norm, targets, sims, out / "figure3_targets.png")
     md = _report(a.n, targets, sims, rho, rho_mac, ratios, mmax_ratio, fig, norm, reversals,
-                 q_date)
+                 q_date, quality)
     atomic_write_text(out / "target_disagreement.md", md)
     atomic_write_text(out / "target_disagreement.json", json.dumps({
         "n": a.n, "targets": targets, "simulated": sims,
@@ -190,6 +229,10 @@ def main() -> None:
         "spearman_latency_per_madd": {f"{x}|{y}": v for (x, y), v in rho_mac.items()},
         "fused_over_regular_early": ratios, "multi_max_fused_over_regular_early": mmax_ratio,
         "figure3_ms": fig, "figure3_normalized": norm,
+        "pairs_rho_le_0_7": [f"{x}|{y}" for (x, y), v in rho.items() if v <= 0.7],
+        "costmodel_quality": quality,
+        "simulated_targets": {t: get_sim_target(t).to_dict() | {
+            "description": get_sim_target(t).description} for t in sims},
         "cpu_source": f"results/quickstart.md (idle run, {q_date})"}, indent=1) + "\n")
     print(md)
 
@@ -234,7 +277,7 @@ def _matrix(targets: list[str], rho: dict) -> list[str]:
 
 
 def _report(n, targets, sims, rho, rho_mac, ratios, mmax_ratio, fig, norm, reversals,
-            q_date) -> str:
+            q_date, quality) -> str:
     lines = ["# Targets that disagree: CPU (measured) and simulated accelerators", "",
          "`python benchmarks/perf/target_disagreement.py` (nothing timed: CPU latencies from "
          "committed idle data, simulated ones from the shipped lookup tables).", "",
@@ -243,6 +286,9 @@ def _report(n, targets, sims, rho, rho_mac, ratios, mmax_ratio, fig, norm, rever
          " their latencies are cycles / a nominal clock. Targets without a shipped table "
          "(sim_eyeriss: ZigZag's full search, simulated on demand) are left out: "
          + (", ".join(t for t in list_sim_targets() if t not in sims) or "none") + ".", "",
+         "| target | what it is (`target.json`) | clock | rule set |", "|---|---|---:|---|",
+         *(f"| {t} | {get_sim_target(t).description} | {get_sim_target(t).clock_mhz:g} MHz | "
+           f"{get_sim_target(t).rule_set} |" for t in sims), "",
          f"## Spearman's rho over the same {n:,} random multi_hardware architectures", "",
          f"The first {n:,} rows of `benchmarks/data/multi_hardware_cpu_latency_idle.csv` "
          "(seed 0, checked genotype by genotype); CPU columns measured on an idle machine.", "",
@@ -275,7 +321,9 @@ def _report(n, targets, sims, rho, rho_mac, ratios, mmax_ratio, fig, norm, rever
           f"Width 1.0, 224 px. CPU columns: the idle quickstart run of {q_date} "
           "(`results/quickstart.md`, not re-timed); simulated columns computed here. "
           "Normalised by MobileNetV1 on each target; × = the target's compatibility rules "
-          "refuse the model (none here).", "", "![Figure 3](figure3_targets.png)", "",
+          "refuse the model (" + (", ".join(f"{m} on {t}" for m, row in fig.items()
+                                           for t in sims if row[t] is None) or "none here")
+          + ").", "", "![Figure 3](figure3_targets.png)", "",
           "| model | " + " | ".join(_label(t, sims) for t in targets) + " |",
           "|---|" + "---:|" * len(targets)]
     for m, row in fig.items():
@@ -286,7 +334,31 @@ def _report(n, targets, sims, rho, rho_mac, ratios, mmax_ratio, fig, norm, rever
     for m1, m2, a_w, b_w in reversals:
         lines.append(f"- {m1} vs {m2}: {m1} faster on {', '.join(a_w)}; {m2} faster on "
                  f"{', '.join(b_w)}")
+    lines += ["", "## Cost models of the simulated targets", "",
+              "`benchmarks/data/costmodels/simulated/multi_hardware_<target>.json` (`mhzoo search "
+              "costmodel fit --kind simulated`: compiled from the lookup table, nothing fitted) "
+              "against `simulate_spec`, on the 1,000 architectures above and on the collection's "
+              f"{_n_held(quality)} other ones (rows 1,000 on of the CSV, held out). The bar: "
+              ">= 99 % within +-10 % and Kendall's tau >= 0.9.", "",
+              "| target | archs | within +-10 % | Kendall tau | largest rel. error |",
+              "|---|---|---:|---:|---:|"]
+    for t in sims:
+        for part, label in (("same_1000", f"the {n:,}"), ("held_out", "held out")):
+            q = quality[t][part]
+            if q is None:
+                lines.append(f"| {t} (simulated) | {label} | no model shipped | | |")
+                continue
+            lines.append(f"| {t} (simulated) | {label} ({q['n']}) | "
+                         f"{100 * q['within_10pct']:.1f}% | {q['kendall_tau']:.4f} | "
+                         f"{q['max_rel_error']:.1e} |")
     return "\n".join(lines) + "\n"
+
+
+def _n_held(quality: dict) -> int:
+    for q in quality.values():
+        if q.get("held_out"):
+            return int(q["held_out"]["n"])
+    return 0
 
 
 if __name__ == "__main__":

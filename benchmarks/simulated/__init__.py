@@ -1,6 +1,6 @@
 """Simulated accelerator targets: analytical latency from ZigZag, first-class beside the CPU.
 
-A simulated target (``sim_edgetpu``, ``sim_npu``, ``sim_eyeriss``) is a folder in
+A simulated target (``sim_edgetpu``, ``sim_npu``, ``sim_eyeriss``, ``sim_tpu``) is a folder in
 ``benchmarks/simulated/targets/<name>/``: ``target.json`` (clock, precision, engine settings,
 compatibility rule set, notes), ``hardware.yaml`` and ``mapping.yaml`` (ZigZag's formats; the
 mapping has a ``depthwise`` entry, with a note on why) and ``lut.json`` (the shipped lookup
@@ -102,6 +102,19 @@ class SimTarget:
         return {"target": self.name, "zigzag_version": zigzag_version(),
                 "target_sha256": self.sha256, "engine": dict(self.engine),
                 "precision": dict(self.precision)}
+
+    def lpf_limit(self, layer: SimLayer) -> int:
+        """LOMA's search depth for ``layer``: ``engine["lpf_limit_by_entry"][entry]`` for the
+        mapping entry the layer asks for (e.g. ``{"conv_k5": 6}``: a deeper search where the
+        reduced one was checked to differ), else ``engine["lpf_limit"]`` (default 6)."""
+        from mhzoo.benchmarks.simulated.engine import mapping_entries, mapping_entry
+
+        by_entry = self.engine.get("lpf_limit_by_entry") or {}
+        if by_entry:
+            entry = mapping_entry(layer, mapping_entries(str(self.mapping)))
+            if entry in by_entry:
+                return int(by_entry[entry])
+        return int(self.engine.get("lpf_limit", 6))
 
     def dram_bits_per_cycle(self) -> int:
         """Width of the DRAM port (the largest memory's widest port), bits per cycle."""
@@ -254,7 +267,7 @@ def layer_cycles(layers: Iterable[SimLayer], target: str | SimTarget, *,
             from mhzoo.benchmarks.simulated.engine import zigzag_cycles
 
             v = zigzag_cycles(lay, str(st.hardware), str(st.mapping), st.precision,
-                              lpf_limit=int(st.engine.get("lpf_limit", 6)),
+                              lpf_limit=st.lpf_limit(lay),
                               nb_spatial_mappings=int(st.engine.get("nb_spatial_mappings", 3)))
             cache.put(key, v)
             added = True

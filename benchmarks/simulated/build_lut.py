@@ -83,9 +83,9 @@ def build_table(target: str, layers: Iterable[SimLayer], *, output: str | os.Pat
         if not path.is_file():
             table.save()
         return table
-    lpf = int(st.engine.get("lpf_limit", 6))
     nsm = int(st.engine.get("nb_spatial_mappings", 3))
-    args = [(k, st.name, str(st.hardware), str(st.mapping), st.precision, lpf, nsm) for k in todo]
+    args = [(k, st.name, str(st.hardware), str(st.mapping), st.precision,
+             st.lpf_limit(parse_layer_key(k)), nsm) for k in todo]
     start, done, busy = time.perf_counter(), 0, 0.0
     with ProcessPoolExecutor(max_workers=max(1, jobs)) as pool:
         futures = [pool.submit(_cost, a) for a in args]
@@ -118,7 +118,8 @@ def check_search_depth(target: str, table: LookupTable, per_kind: int = 3,
     """Recompute ``per_kind`` layers of each kind (1x1, depthwise, regular k x k, dense) with
     ZigZag's default search (``lpf_limit`` 6, no temporal-ordering constraint in the mapping)
     and compare with the table (made with the target's reduced ``lpf_limit`` and its mapping's
-    constraints): the check behind those speed-ups."""
+    constraints): the check behind those speed-ups. Kinds whose entries the target searches at
+    ``lpf_limit`` or deeper already (``engine["lpf_limit_by_entry"]``) are checked too."""
     import tempfile
 
     from mhzoo.benchmarks.simulated.engine import zigzag_cycles
@@ -143,6 +144,7 @@ def check_search_depth(target: str, table: LookupTable, per_kind: int = 3,
                                          "nb_spatial_mappings", 3)))
                 rows.append({"target": st.name, "kind": kind, "layer": lay.key,
                              "table_cycles": table.entries[lay.key],
+                             "table_lpf_limit": st.lpf_limit(lay),
                              "default_search_cycles": deep,
                              "equal": deep == table.entries[lay.key],
                              "default_search_seconds": round(time.perf_counter() - t0, 2)})

@@ -15,12 +15,17 @@ import random
 import pytest
 
 from mhzoo.benchmarks.simulated import engine as E
-from mhzoo.benchmarks.simulated import get_sim_target, simulate_spec, spec_layers
+from mhzoo.benchmarks.simulated import (
+    get_sim_target,
+    shipped_sim_targets,
+    simulate_spec,
+    spec_layers,
+)
 from mhzoo.benchmarks.simulated.layers import parse_layer_key
 from mhzoo.builder import resolve_spec
 from mhzoo.widths import scale_spec
 
-SIM = ("sim_edgetpu", "sim_npu")  # the targets that ship a table
+SIM = tuple(shipped_sim_targets())  # every target that ships a table (sim_tpu joined later)
 pytestmark = pytest.mark.slow
 
 
@@ -32,12 +37,22 @@ def test_shipped_entries_recompute_identically(name):
     keys = random.Random(0).sample(sorted(shipped.entries), 12)
     for key in keys:
         got = E.zigzag_cycles(parse_layer_key(key), str(st.hardware), str(st.mapping),
-                              st.precision, lpf_limit=st.engine["lpf_limit"])
+                              st.precision, lpf_limit=st.lpf_limit(parse_layer_key(key)))
         assert got == shipped.entries[key], key
 
 
 def _network_cycles(layers, st) -> int:
-    """All conv layers of a model as one ZigZag workload, through ZigZag's SumStage."""
+    """All conv layers of a model as ZigZag workloads, through ZigZag's SumStage: one workload
+    per search depth the target uses (one for most targets; sim_tpu searches its 5x5 convs
+    deeper, see ``SimTarget.lpf_limit``)."""
+    by_depth: dict[int, list] = {}
+    for lay in layers:
+        by_depth.setdefault(st.lpf_limit(lay), []).append(lay)
+    return sum(_workload_cycles(lays, st, depth) for depth, lays in sorted(by_depth.items()))
+
+
+def _workload_cycles(layers, st, lpf_limit: int) -> int:
+    """Layers as one ZigZag workload at one search depth, summed by ZigZag's SumStage."""
     from zigzag.mapping.temporal_mapping import TemporalMappingType
     from zigzag.stages.evaluation.cost_model_evaluation import CostModelStage
     from zigzag.stages.main import MainStage
@@ -51,8 +66,9 @@ def _network_cycles(layers, st) -> int:
     from zigzag.stages.workload_iterator import WorkloadStage
 
     workload = []
+    entries = E.mapping_entries(str(st.mapping))  # per-kernel entries (sim_tpu) as the table's
     for i, lay in enumerate(layers):
-        d = E.zigzag_layer(lay, st.precision)
+        d = E.zigzag_layer(lay, st.precision, entries)
         d["id"] = i
         d["operand_source"] = {"I": i, "W": i}
         workload.append(d)
@@ -60,8 +76,9 @@ def _network_cycles(layers, st) -> int:
               MinimalLatencyStage, SpatialMappingGeneratorStage, MinimalLatencyStage,
               TemporalMappingGeneratorStage, CostModelStage]
     main = MainStage(stages, accelerator=str(st.hardware), workload=workload,
-                     mapping=str(st.mapping), loma_lpf_limit=st.engine["lpf_limit"],
-                     loma_show_progress_bar=False, nb_mappings_generated=3,
+                     mapping=str(st.mapping), loma_lpf_limit=lpf_limit,
+                     loma_show_progress_bar=False,
+                     nb_mappings_generated=st.engine.get("nb_spatial_mappings", 3),
                      enable_mix_spatial_mapping_generation=False,
                      access_same_data_considered_as_no_access=True,
                      temporal_mapping_type=TemporalMappingType("uneven"))

@@ -30,9 +30,9 @@ from mhzoo.counting import count_layers
 from mhzoo.spec import ArchSpec, Conv, GlobalPool, InvertedBottleneck
 from mhzoo.widths import scale_spec
 
-SIM = ("sim_edgetpu", "sim_npu", "sim_eyeriss")
+SIM = ("sim_edgetpu", "sim_npu", "sim_eyeriss", "sim_tpu")
 #: the targets that ship a lookup table (sim_eyeriss keeps ZigZag's full search: on demand)
-SHIPPED = ("sim_edgetpu", "sim_npu")
+SHIPPED = ("sim_edgetpu", "sim_npu", "sim_tpu")
 ZOO = ("multi_avg", "multi_max", "mobilenet_v1", "mobilenet_v2", "mobilenet_v3_large",
        "mobilenet_v3_large_minimalistic", "proxylessnas_mobile", "mobilenet_edgetpu")
 
@@ -55,7 +55,7 @@ def _no_zigzag(monkeypatch) -> None:
     monkeypatch.setattr(sim_engine, "zigzag_cycles", boom)
 
 
-def test_three_targets_with_files_and_notes():
+def test_targets_with_files_and_notes():
     assert set(SIM) <= set(list_sim_targets())
     for name in SIM:
         st = get_sim_target(name)
@@ -107,7 +107,7 @@ def test_model_latency_is_the_sum_of_its_layers_simulated_one_by_one(tmp_path, m
             if lay.kind == "conv":
                 one_by_one += sim_engine.zigzag_cycles(
                     lay, str(st.hardware), str(st.mapping), st.precision,
-                    lpf_limit=st.engine["lpf_limit"])
+                    lpf_limit=st.lpf_limit(lay))
             else:
                 one_by_one += elementwise_cycles(lay, st.dram_bits_per_cycle())
         res = simulate_spec(spec, name, input_size=32, num_classes=10)
@@ -138,7 +138,7 @@ def test_shipped_tables_cover_the_zoo_and_the_multi_hardware_space(monkeypatch):
         specs += [scale_spec(resolve_spec(name), w) for w in {1.0, widths.get(name, 1.0)}]
     from mhzoo.benchmarks.simulated import shipped_sim_targets
 
-    assert set(SHIPPED) <= set(shipped_sim_targets())
+    assert set(SHIPPED) == set(shipped_sim_targets())  # a new shipped table joins SHIPPED here
     for target in SHIPPED:
         for spec in specs:
             r = simulate_spec(spec, target, compute=False)
@@ -168,14 +168,21 @@ def _copy_target(tmp_path, name="sim_npu"):
     return dst
 
 
-def test_edited_target_files_refuse_the_table(tmp_path, monkeypatch):
+@pytest.mark.parametrize("name", SHIPPED)
+def test_edited_target_files_refuse_the_table(tmp_path, monkeypatch, name):
+    import re
+
     monkeypatch.setenv("MHZOO_HOME", str(tmp_path / "home"))
-    folder = _copy_target(tmp_path)
+    folder = _copy_target(tmp_path, name)
     spec = scale_spec(resolve_spec("multi_max"), 1.0)
     st = load_sim_target(folder)
     base = simulate_spec(spec, st, compute=False).cycles  # the copied table still matches
     hw = folder / "hardware.yaml"
-    hw.write_text(hw.read_text().replace("sizes: [32, 32]", "sizes: [32, 16]"))
+    text = hw.read_text()
+    edited = re.sub(r"sizes: \[(\d+), (\d+)", lambda m: f"sizes: [{m[1]}, {int(m[2]) // 2}",
+                    text, count=1)  # half the array's second dimension
+    assert edited != text
+    hw.write_text(edited)
     with pytest.raises(StaleTableError, match="target files"):
         simulate_spec(spec, load_sim_target(folder), compute=False)
     assert base > 0
@@ -185,6 +192,54 @@ def test_table_of_another_zigzag_version_is_refused(monkeypatch):
     monkeypatch.setattr(sim_engine, "zigzag_version", lambda: "0.0.1")
     with pytest.raises(StaleTableError, match="ZigZag version"):
         simulate_spec(scale_spec(resolve_spec("multi_max"), 1.0), "sim_edgetpu")
+
+
+def test_per_kernel_mapping_entries():
+    """sim_tpu packs floor(256 / k^2) depthwise channels per pass (mapping entries
+    ``depthwise_k3`` ...): the engine asks for them; targets without them keep ``depthwise``."""
+    dw3 = SimLayer("conv", 8, 8, 56, 56, 3, 1, 56, (1, 1, 1, 1))
+    tpu, npu = get_sim_target("sim_tpu"), get_sim_target("sim_npu")
+    tpu_entries = sim_engine.mapping_entries(str(tpu.mapping))
+    assert {"depthwise_k3", "depthwise_k5", "depthwise_k7", "conv_k3"} <= tpu_entries
+    assert sim_engine.mapping_entry(dw3, tpu_entries) == "depthwise_k3"
+    assert sim_engine.mapping_entry(dw3, sim_engine.mapping_entries(str(npu.mapping))) \
+        == "depthwise"
+    assert sim_engine.zigzag_layer(dw3, tpu.precision, tpu_entries)["name"] == "depthwise_k3"
+    # through ZigZag: 56 channels = 2 passes of 28 over the 64 output pixels (plus the array's
+    # fill and drain), not the fallback entry's one channel and one tap at a time (~32,000)
+    cycles = sim_engine.zigzag_cycles(dw3, str(tpu.hardware), str(tpu.mapping), tpu.precision,
+                                      lpf_limit=tpu.lpf_limit(dw3))
+    assert 2 * 64 <= cycles < 2_000
+
+
+def test_search_depth_per_mapping_entry(tmp_path):
+    """sim_tpu searches 5x5 regular convs at ZigZag's default depth (the reduced search was
+    checked to differ there) and the rest at 3; the setting is part of the table's hash."""
+    tpu = get_sim_target("sim_tpu")
+    conv5 = SimLayer("conv", 7, 7, 160, 480, 5, 1, 1, (2, 2, 2, 2))
+    conv3 = SimLayer("conv", 7, 7, 160, 480, 3, 1, 1, (1, 1, 1, 1))
+    dw5 = SimLayer("conv", 7, 7, 160, 160, 5, 1, 160, (2, 2, 2, 2))
+    assert (tpu.lpf_limit(conv5), tpu.lpf_limit(conv3), tpu.lpf_limit(dw5)) == (6, 3, 3)
+    assert get_sim_target("sim_npu").lpf_limit(conv5) == 3  # no per-entry setting there
+    folder = _copy_target(tmp_path, "sim_tpu")
+    meta = json.loads((folder / "target.json").read_text())
+    meta["engine"]["lpf_limit_by_entry"] = {}
+    (folder / "target.json").write_text(json.dumps(meta))
+    edited = load_sim_target(folder)
+    assert edited.lpf_limit(conv5) == 3 and edited.sha256 != tpu.sha256
+
+
+def test_depthwise_is_slow_per_mac_on_the_big_systolic_array(monkeypatch):
+    """sim_tpu: a depthwise conv uses ~0.4 % of the 256 x 256 array, a wide 1x1 conv most of it;
+    a 5x5 depthwise costs about the same per MAC as a 3x3 one (from the shipped table)."""
+    _no_zigzag(monkeypatch)
+    dw3 = SimLayer("conv", 56, 56, 144, 144, 3, 1, 144, (1, 1, 1, 1))
+    dw5 = SimLayer("conv", 56, 56, 144, 144, 5, 1, 144, (2, 2, 2, 2))
+    pw = SimLayer("conv", 14, 14, 320, 192, 1, 1, 1, (0, 0, 0, 0))
+    per_mac = {lay.key: simulate_layers([lay], "sim_tpu", compute=False).cycles / lay.macs
+               for lay in (dw3, dw5, pw)}
+    assert per_mac[dw3.key] > 20 * per_mac[pw.key]
+    assert 0.7 < per_mac[dw5.key] / per_mac[dw3.key] < 1.1
 
 
 def test_layer_types_the_simulator_cannot_cost():
