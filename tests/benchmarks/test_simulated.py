@@ -233,8 +233,8 @@ def test_depthwise_is_slow_per_mac_on_the_big_systolic_array(monkeypatch):
     """sim_tpu: a depthwise conv uses ~0.4 % of the 256 x 256 array, a wide 1x1 conv most of it;
     a 5x5 depthwise costs about the same per MAC as a 3x3 one (from the shipped table)."""
     _no_zigzag(monkeypatch)
-    dw3 = SimLayer("conv", 56, 56, 144, 144, 3, 1, 144, (1, 1, 1, 1))
-    dw5 = SimLayer("conv", 56, 56, 144, 144, 5, 1, 144, (2, 2, 2, 2))
+    dw3 = SimLayer("conv", 56, 56, 160, 160, 3, 1, 160, (1, 1, 1, 1))
+    dw5 = SimLayer("conv", 56, 56, 160, 160, 5, 1, 160, (2, 2, 2, 2))
     pw = SimLayer("conv", 14, 14, 320, 192, 1, 1, 1, (0, 0, 0, 0))
     per_mac = {lay.key: simulate_layers([lay], "sim_tpu", compute=False).cycles / lay.macs
                for lay in (dw3, dw5, pw)}
