@@ -281,7 +281,7 @@ def write_report(ctx: Any, plan: dict[str, Any], entries: list[dict[str, Any]],
     t3, t3rec = _table3(ctx, rows, targets, simulated)
     claims = _claims(rows, targets, spec.seeds_within)
     lines = [f"# {title}", "",
-             f"Data {lat.get('machine')}; latency at {lat['input_size']} px: "
+             f"Machine {lat.get('machine')}; latency at {lat['input_size']} px: "
              + "; ".join(f"{t}: {h}" for t, h in lat["how"].items()) + ".",
              f"MN-Norm factors C_i (ms): {json.dumps(lat['factors_ms'])}.",
              f"Single-hardware targets ({plan['rule']['rule']}): {', '.join(plan['singles'])}.",

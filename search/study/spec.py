@@ -54,15 +54,21 @@ class StudySpec:
             models for the tiny space (0: use ``cost_models``).
         n_single: single-hardware (eq. 6) searches, chosen by :func:`most_disagreeing`.
         left_out: Study B: left-out device pairs of the Figure-6 generalisation (searches over
-            the other five, eq. 7 and eq. 8).
+            the other five).
+        left_out_rewards: the rewards of those searches (``"avg"`` eq. 7, ``"max"`` eq. 8).
         n_random: random architectures at matched MN-Norm.
         random_tolerance: their predicted MN-Norm (avg and max) within this relative band of
             a searched model's.
         baselines: zoo models trained and measured beside the searched ones (Study A).
         search_preset, search_overrides: TuNAS preset and the fields this study changes.
+        search_proxy: the supernet's decoding (space options), replacing the preset's whole
+            (``{}``: the deployment decoding itself); ``None`` keeps the preset's.
         search_limits: ``(limit_train, limit_held_out)`` of the searches (tiny only).
         train_preset, train_overrides, train_width: the ONE recipe every model is trained
             with (width multiplier of the trained proxy; ``None`` = the model's own).
+        train_space_options: the decoding every searched / random genotype is trained at
+            (space options changed from the deployment decoding, e.g. ``stem_stride``; the
+            latency is always the deployment decoding's).
         train_limits: ``(limit_train, limit_held_out)`` of the trainings (tiny only).
         seeds_within: a second seed for the models within this many accuracy points of
             another compared model (searched and baselines; the random ones are a band).
@@ -85,15 +91,18 @@ class StudySpec:
     cost_archs: int = 0
     n_single: int = 3
     left_out: tuple[tuple[str, str], ...] = ()
+    left_out_rewards: tuple[str, ...] = ("max",)
     n_random: int = 5
     random_tolerance: float = 0.05
     baselines: tuple[str, ...] = ()
     search_preset: str = "cpu-proxy"
     search_overrides: Mapping[str, Any] = field(default_factory=dict)
+    search_proxy: Mapping[str, Any] | None = None
     search_limits: tuple[int | None, int | None] = (None, None)
     train_preset: str = "cifar10-proxy"
     train_overrides: Mapping[str, Any] = field(default_factory=dict)
     train_width: float | None = None
+    train_space_options: Mapping[str, Any] = field(default_factory=dict)
     train_limits: tuple[int | None, int | None] = (None, None)
     seeds_within: float = 2.0
     max_second_seeds: int | None = None
@@ -124,15 +133,15 @@ class StudySpec:
 def _study_a(tiny: bool) -> StudySpec:
     folders = ("benchmarks/data/costmodels", "benchmarks/data/costmodels/simulated")
     if not tiny:
-        # T 1,400 x K 8: the replay's shortest setting that still converges under noise
-        # (convergence_replay.md 2.2 / grid_budget.jsonl: top 0.94-0.97 at lr 0.1-0.15);
-        # see benchmarks/perf/results/study_plan.md for the hours
+        # sizes from benchmarks/perf/results/study_plan.md (~8 h for both studies): T 1,000 x
+        # K 8 searches (the replay under the 64-image noise lands as close to the target as at
+        # T 1,800), 2 epochs at width 0.5 for every model, 3 timing passes
         return StudySpec(
-            name="A", cost_models=folders, n_single=3, n_random=6,
+            name="A", cost_models=folders, n_single=3, n_random=5,
             baselines=("mobilenet_v2", "mobilenet_v3_large_minimalistic", "multi_avg",
                        "multi_max"),
-            search_overrides={"steps": 1400},
-            train_overrides={"epochs": 6}, train_width=0.5, passes=3)
+            search_overrides={"steps": 1000},
+            train_overrides={"epochs": 2}, train_width=0.5, max_second_seeds=4, passes=3)
     return StudySpec(
         name="A", tiny=True, cost_models=folders,
         targets=("cpu_fp32", "cpu_int8", "sim_edgetpu", "sim_npu"),
@@ -152,22 +161,27 @@ def _study_a(tiny: bool) -> StudySpec:
 
 def _study_b(tiny: bool) -> StudySpec:
     csv = "fbnet-latency/fbnet_cifar100_latency.csv"  # under the shared data folder
-    native = {"proxy": {}}  # the fbnet space is native 32 px: the supernet trains it as it is
+    # the fbnet space is native 32 px; the supernet and every trained model use its decoding
+    # with a stride-2 stem (16 px inside: ~4x fewer MAdds), the latency is the native one's
+    proxy = {"stem_stride": 2}
     if not tiny:
         return StudySpec(
             name="B", space="fbnet", cost_models=(csv,), targets=FBNET_DEVICES, n_single=3,
-            left_out=(("pixel3", "gold_6226"), ("eyeriss", "samsung_a50")), n_random=5,
-            search_overrides={**native, "steps": 1400},
-            train_overrides={"epochs": 4, "stride_plan": None}, passes=1, deploy_size=32)
+            left_out=(("pixel3", "gold_6226"), ("eyeriss", "samsung_a50")),
+            left_out_rewards=("max",), n_random=5, search_overrides={"steps": 600},
+            search_proxy=proxy, train_overrides={"epochs": 1, "stride_plan": None},
+            train_space_options=proxy, max_second_seeds=2, passes=1, deploy_size=32)
     return StudySpec(
         name="B", tiny=True, space="fbnet", cost_models=(csv,), targets=FBNET_DEVICES,
-        n_single=1, left_out=(("pixel3", "gold_6226"),), n_random=2, random_tolerance=0.5,
-        search_overrides={**native, "steps": 2, "global_batch": 4, "rl_batch_multiplier": 1,
+        n_single=1, left_out=(("pixel3", "gold_6226"),), left_out_rewards=("max",),
+        n_random=2, random_tolerance=0.5, search_proxy=proxy,
+        search_overrides={"steps": 2, "global_batch": 4, "rl_batch_multiplier": 1,
                           "samples_per_step": 2, "checkpoint_every": 1, "log_every": 1,
                           "shared": {"test": 100, "search_valid": 100}},
         search_limits=(8, 8), train_overrides={"epochs": 1, "global_batch": 8,
                                                "stride_plan": None},
-        train_limits=(16, 16), max_second_seeds=0, passes=1, deploy_size=32)
+        train_space_options=proxy, train_limits=(16, 16), max_second_seeds=0, passes=1,
+        deploy_size=32)
 
 
 STUDIES = ("A", "B")

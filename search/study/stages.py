@@ -43,7 +43,7 @@ from mhzoo.search.study.spec import (
     shared_data,
 )
 
-__all__ = ["StudyContext", "model_entries", "run_study"]
+__all__ = ["StudyContext", "model_entries", "run_study", "search_config"]
 
 REFERENCE = "mobilenet_v1"
 
@@ -81,13 +81,23 @@ def _deploy_space(spec: StudySpec) -> Any:
     return get_space(spec.space, **dict(spec.space_options))
 
 
+def search_config(spec: StudySpec) -> Any:
+    """The study's :class:`~mhzoo.search.tunas.config.SearchConfig`: the preset with the
+    study's overrides, and its proxy decoding replaced by ``search_proxy`` when given."""
+    import dataclasses
+
+    from mhzoo.search.tunas.config import get_search_preset
+
+    cfg = get_search_preset(spec.search_preset).replace(**dict(spec.search_overrides))
+    if spec.search_proxy is not None:
+        cfg = dataclasses.replace(cfg, proxy=dict(spec.search_proxy))
+    return cfg
+
+
 def _split_sizes(spec: StudySpec) -> dict[str, Any]:
     """The search preset's splits (sizes and seed): every training uses the same, so that no
     model's test images were seen by any search."""
-    from mhzoo.search.tunas.config import get_search_preset
-
-    over = {k: v for k, v in spec.search_overrides.items()}
-    shared = get_search_preset(spec.search_preset).replace(**over).shared
+    shared = search_config(spec).shared
     return {"test": shared.test, "search_valid": shared.search_valid,
             "split_seed": shared.split_seed}
 
@@ -287,7 +297,7 @@ def _searches(ctx: StudyContext, plan: dict[str, Any]) -> dict[str, dict[str, An
         out[f"single_{t}"] = {"reward": f"single:{t}", "targets": plan["targets"]}
     for a, b in plan.get("left_out") or []:
         keep = [t for t in plan["targets"] if t not in (a, b)]
-        for r in ("avg", "max"):
+        for r in ctx.spec.left_out_rewards:
             out[f"{r}_wo_{a}_{b}"] = {"reward": r, "targets": keep, "left_out": [a, b]}
     return out
 
@@ -295,7 +305,7 @@ def _searches(ctx: StudyContext, plan: dict[str, Any]) -> dict[str, dict[str, An
 # ---------------------------------------------------------------------------- searches
 def _search(ctx: StudyContext, label: str, s: dict[str, Any]) -> dict[str, Any]:
     """One TuNAS search (``SearchRequest`` / ``run_search``), resumed from its checkpoint."""
-    from mhzoo._quiet import import_tensorflow_quietly, native_stderr_held
+    from mhzoo._quiet import import_tensorflow_quietly
     from mhzoo.search.tunas.loop import SearchRequest, prepare_search, run_search
 
     spec = ctx.spec
@@ -307,15 +317,16 @@ def _search(ctx: StudyContext, label: str, s: dict[str, Any]) -> dict[str, Any]:
         reward=s["reward"], cost_models=files, data=ctx.source, out_dir=ctx.path("search", label),
         space=spec.space,
         space_options={k: v for k, v in spec.space_options.items() if k in deploy.STRUCTURAL},
-        preset=spec.search_preset, overrides=dict(spec.search_overrides),
+        preset=search_config(spec),
         factors={t: factors[t] for t in s["targets"]}, mn_norm_target=spec.mn_norm_target,
         seed=0, limit_train=spec.search_limits[0], limit_held_out=spec.search_limits[1],
         progress=ctx.progress, plots=not spec.tiny)
     prepare_search(request)
     ctx.path("search").mkdir(exist_ok=True)
     import_tensorflow_quietly()
-    with native_stderr_held():
-        outcome = run_search(request)
+    # (no native_stderr_held here: it swaps stderr, and TensorFlow's logger, made inside it in
+    # one stage, would write to the closed stream in the next)
+    outcome = run_search(request)
     if not outcome.finished:
         raise RuntimeError(f"search {label} stopped at step {outcome.step}")
     res = json.loads(ctx.path("search", label, "search_result.json").read_text())
@@ -336,9 +347,9 @@ def _predict_mn(models: dict[str, Any], factors: dict[str, float], genotypes: li
 def _random(ctx: StudyContext, plan: dict[str, Any]) -> dict[str, Any]:
     """``n_random`` uniform samples of the space (seeded) whose predicted MN-Norm avg and max
     are both within ``random_tolerance`` of a searched model's (the searched models taken in
-    turn), written as DIR/models/random_<i>.json."""
+    turn), recorded in DIR/random.json."""
     from mhzoo.search.cost.folder import load_cost_models
-    from mhzoo.search.space import Genotype, save_genotype
+    from mhzoo.search.space import Genotype
 
     spec = ctx.spec
     deploy = _deploy_space(spec)
@@ -371,9 +382,6 @@ def _random(ctx: StudyContext, plan: dict[str, Any]) -> dict[str, Any]:
         if tried > 400_000:
             raise ValueError(f"found only {len(chosen)} random architectures within "
                              f"{tol:.0%} of the searched models' MN-Norm in {tried} samples")
-    ctx.path("models").mkdir(exist_ok=True)
-    for k, c in enumerate(chosen):
-        save_genotype(Genotype.from_string(c["genotype"]), ctx.path("models", f"random_{k}.json"))
     rec = {"seed": 1234, "tolerance": tol, "sampled": tried, "archs": chosen,
            "searched_predicted": {lb: {"mn_norm_avg": float(a), "mn_norm_max": float(m)}
                                   for lb, a, m in zip(searched, s_avg, s_max, strict=True)}}
@@ -390,19 +398,26 @@ def model_entries(ctx: StudyContext, plan: dict[str, Any]) -> list[dict[str, Any
     from mhzoo.search.space import Genotype, save_genotype
 
     ctx.path("models").mkdir(exist_ok=True)
+    deploy = _deploy_space(ctx.spec)
+    trained = deploy.variant(**ctx.spec.train_space_options) if ctx.spec.train_space_options \
+        else deploy
+
+    def save(g: str, f: Path) -> None:  # the training decoding (its spec travels in the file)
+        if not f.is_file():
+            save_genotype(trained.genotype(Genotype.from_string(g).indices), f)
+
     out: list[dict[str, Any]] = []
     for label in _searches(ctx, plan):
         g = ctx.ledger.value(f"search/{label}")["genotype"]
         f = ctx.path("models", f"{label}.json")
-        if not f.is_file():
-            save_genotype(Genotype.from_string(g), f)
+        save(g, f)
         out.append({"name": label, "kind": "generalisation" if "_wo_" in label else "searched",
                     "ref": str(f), "genotype": g})
     rnd = json.loads(ctx.path("random.json").read_text())
     for k, a in enumerate(rnd["archs"]):
+        save(a["genotype"], ctx.path("models", f"random_{k}.json"))
         out.append({"name": f"random_{k}", "kind": "random",
                     "ref": str(ctx.path("models", f"random_{k}.json")), "genotype": a["genotype"]})
-    deploy = _deploy_space(ctx.spec)
     for b in ctx.spec.baselines:
         g = None
         try:  # the published models are points of the multi_hardware space
@@ -421,18 +436,17 @@ def _train_stage(ctx: StudyContext, entry: dict[str, Any], seed: int) -> None:
     run = f"{entry['name']}_s{seed}"
 
     def go() -> dict[str, Any]:
-        from mhzoo._quiet import import_tensorflow_quietly, native_stderr_held
+        from mhzoo._quiet import import_tensorflow_quietly
         from mhzoo.search.training.loop import TrainRequest, train
 
         ctx.path("train").mkdir(exist_ok=True)
         import_tensorflow_quietly()
-        with native_stderr_held():
-            res = train(TrainRequest(
-                entry["ref"], ctx.source, ctx.path("train", run), preset=spec.train_preset,
-                overrides={**dict(spec.train_overrides), **_split_sizes(spec)},
-                width=spec.train_width, final_train=True, seed=seed,
-                limit_train=spec.train_limits[0], limit_held_out=spec.train_limits[1],
-                progress=ctx.progress, log_every=10))
+        res = train(TrainRequest(
+            entry["ref"], ctx.source, ctx.path("train", run), preset=spec.train_preset,
+            overrides={**dict(spec.train_overrides), **_split_sizes(spec)},
+            width=spec.train_width, final_train=True, seed=seed,
+            limit_train=spec.train_limits[0], limit_held_out=spec.train_limits[1],
+            progress=ctx.progress, log_every=10))
         if not res.finished:
             raise RuntimeError(f"training {run} stopped at step {res.step}")
         return {k: res.metrics.get(k) for k in ("test_top1", "test_top5", "test_images")}
@@ -467,12 +481,15 @@ def _latency(ctx: StudyContext, entries: list[dict[str, Any]]) -> dict[str, Any]
 
 
 def _deploy_spec(ctx: StudyContext, entry: dict[str, Any]) -> Any:
+    """The concrete spec whose latency is measured (the deployment decoding; a zoo model at
+    width 1.0)."""
     from mhzoo.builder import resolve_spec
     from mhzoo.search.space import Genotype
+    from mhzoo.widths import scale_spec
 
     if entry["genotype"] is not None:
         return _deploy_space(ctx.spec).decode(Genotype.from_string(entry["genotype"]))
-    return resolve_spec(entry["ref"])
+    return scale_spec(resolve_spec(entry["ref"]), 1.0)
 
 
 def _latency_a(ctx: StudyContext, entries: list[dict[str, Any]]) -> dict[str, Any]:
