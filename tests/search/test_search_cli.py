@@ -4,6 +4,7 @@ small search runs from the command line and its result goes to ``mhzoo info`` / 
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from click.testing import CliRunner
@@ -42,7 +43,7 @@ def _args(cost, data, out, **kw):
 
 
 def test_data_smaller_than_the_presets_split_names_the_preset(cost_dir, tmp_path):
-    """``search run`` has no --held-out: a too-small data set is told what the preset holds out
+    """``search run`` has no split options: a too-small data set is told the preset's splits
     (it used to be told to use a smaller --held-out)."""
     import numpy as np
     from PIL import Image
@@ -55,8 +56,8 @@ def test_data_smaller_than_the_presets_split_names_the_preset(cost_dir, tmp_path
                 tmp_path / "data" / f"c{c}" / f"{i}.png")
     res = _cli(_args(cost_dir, tmp_path / "data", tmp_path / "out",
                      **{"--norm-factors": "cpu_fp32=1,cpu_int8=1"}))
-    _one_line_error(res, "cpu-proxy preset holds out")
-    assert "--held-out" not in res.output and "leaves 0 of 12" in res.output
+    _one_line_error(res, "too few for the cpu-proxy preset's splits")
+    assert "--held-out" not in res.output and "has 12 images" in res.output
 
 
 def test_bad_inputs_are_one_line_errors_and_leave_nothing(cost_dir, shared_data, tmp_path):
@@ -111,11 +112,24 @@ def test_bad_inputs_are_one_line_errors_and_leave_nothing(cost_dir, shared_data,
 def test_cli_search_then_info_and_export(cost_dir, shared_data, tmp_path):
     data = shared_data / "cifar10"
     out = tmp_path / "search"
-    res = _cli(_args(cost_dir, data, out, **{"--steps": 2, "--batch": 8, "--limit-train": 16,
-                                             "--limit-held-out": 8}))
+    # cpu_int8 stands in for a simulated target: its latency is labelled so
+    sim = tmp_path / "cm_sim"
+    sim.mkdir()
+    for f in cost_dir.iterdir():
+        body = json.loads(f.read_text())
+        if f.name == "cpu_int8.json":
+            body["info"]["simulated"] = True
+        (sim / f.name).write_text(json.dumps(body))
+    res = _cli(_args(sim, data, out, **{"--steps": 2, "--batch": 8, "--limit-train": 16,
+                                        "--limit-held-out": 8}))
     assert res.exit_code == 0, res.output
     result = out / "search_result.json"
     assert "predicted" in res.output and str(result) in res.output
+    line = next(ln for ln in res.output.splitlines() if ln.startswith("predicted"))
+    assert re.search(r"cpu_int8 [\d.]+ ms \(simulated\)", line), line
+    assert re.search(r"cpu_fp32 [\d.]+ ms,", line) and line.count("(simulated)") == 1, line
+    assert json.loads(result.read_text())["simulated_targets"] == ["cpu_int8"]
+    cost_dir = sim
     body = json.loads(result.read_text())
     assert body["format"] == "mhzoo.search_result" and "blocks" not in body
     assert body["run"]["config"]["steps"] == 2

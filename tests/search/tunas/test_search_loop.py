@@ -239,4 +239,32 @@ def test_sigkill_mid_search_resumes_and_equals_an_uninterrupted_search(shared_da
     assert b["proxy_genotype"]["options"]["stem_stride"] == 1  # proxy decoding
     assert (straight / "probabilities.png").stat().st_size > 1000
     assert (straight / "architecture.png").stat().st_size > 1000
-    assert list((straight / "tensorboard").glob("events.*"))
+    assert (straight / "convergence.png").stat().st_size > 1000
+    events = list((straight / "tensorboard").glob("events.*"))
+    assert events
+    # the delay (2 of 6 steps) is train-only: no reward, no baseline; RL steps have them
+    assert [h["reward"] is None for h in hist_b] == [True, True, False, False, False, False]
+    assert all(h["baseline"] is None for h in hist_b[:2])
+    assert all(h["baseline"] is not None and h["rl_lr"] > 0 for h in hist_b[2:])
+    assert all(h["loss"] is not None and "mean_top_active" in h for h in hist_b)
+    # the splits: recorded, and the test split apart from what the search read
+    sp = b["splits"]
+    assert sp["rule"] == "mhzoo.splits/v1" and b["run"]["splits"] == sp
+    assert (sp["test"], sp["search_valid"]) == (100, 5000)
+    # the verdict with its thresholds
+    conv = b["convergence"]
+    assert isinstance(conv["converged"], bool)
+    assert conv["thresholds"]["mean_top_active"] == 0.9
+    assert conv["thresholds"]["argmax_rel_err"] == 0.05
+    assert b["search"]["samples_per_step"] == 8
+    # TensorBoard: convergence scalars and per-decision top / entropy every log_every steps
+    import tensorflow as tf
+
+    tags = set()
+    for e in events:
+        for ev in tf.compat.v1.train.summary_iterator(str(e)):
+            tags.update(v.tag for v in ev.summary.value)
+    assert {"convergence/mean_top_active", "convergence/argmax_cost",
+            "convergence/samples_cost_mean", "reward", "baseline"} <= tags
+    paths = [d["path"] for d in b["probabilities"]]
+    assert {f"top/{p}" for p in paths} <= tags and {f"entropy/{p}" for p in paths} <= tags
