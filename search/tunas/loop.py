@@ -5,7 +5,17 @@ Checkpoints every ``checkpoint_every`` steps (``tf.train.CheckpointManager``: th
 replaced atomically, so a SIGKILL leaves the previous checkpoint in force; a rerun resumes from
 the newest intact one, and the data streams restart at the step's position, so a resumed search
 equals an uninterrupted one), TensorBoard scalars, ``history.json``, a tqdm bar, and at the end
-``search_result.json`` (:mod:`mhzoo.search.result`) and two pictures.
+``search_result.json`` (:mod:`mhzoo.search.result`) and three pictures.
+
+Data: the shared weights train on ``splits.train``, the controller's reward reads
+``splits.search_valid`` (rule ``mhzoo.splits/v1``, sizes and seed from the preset's recipe); the
+test split is never opened. ``run.json`` and ``search_result.json`` record
+``splits.describe()``; a resumed run's record is checked against the data first. The RL delay
+steps are train-only and read no validation data (the validation stream opens at the first RL
+step). Every ``log_every`` steps the history row and TensorBoard get the convergence snapshot
+(``convergence/mean_top_active``, ``convergence/argmax_cost``, ``convergence/samples_cost_mean``
+over 256 samples of the distribution, ``top/<decision>``, ``entropy/<decision>``) beside the
+reward and baseline; ``convergence.png`` draws them at the end.
 """
 
 from __future__ import annotations
