@@ -261,11 +261,11 @@ def _cost_models_b(ctx: StudyContext) -> None:
 # ---------------------------------------------------------------------------- plan
 def _spearman_of_csv(ctx: StudyContext) -> dict[str, float]:
     from mhzoo.search.cost import load_dataset
-    from mhzoo.search.cost.metrics import quality
+    from mhzoo.search.cost.metrics import spearman_rho
 
     data = load_dataset(_resolve(ctx.spec.cost_models[0]), _deploy_space(ctx.spec))
     ts = list(ctx.spec.targets or ())
-    return {f"{a}|{b}": float(quality(data.y(a), data.y(b))["spearman"])
+    return {f"{a}|{b}": float(spearman_rho(data.y(a), data.y(b)))
             for i, a in enumerate(ts) for b in ts[i + 1:]}
 
 

@@ -162,3 +162,55 @@ def test_cli_bad_input_is_one_line(tmp_path):
     r = CliRunner().invoke(main, ["search", "study", "C", "--data", str(tmp_path),
                                   "--out", str(tmp_path / "o")])
     assert r.exit_code == 2 and "Traceback" not in r.output
+
+
+def _ctx(tmp_path, accs, **spec_changes):
+    from types import SimpleNamespace
+
+    led = Ledger(tmp_path / "s", {"x": 1}, echo=lambda s: None)
+    for name, acc in accs.items():
+        (tmp_path / "s" / name).mkdir()
+        led.run(f"train/{name}_s0", lambda a=acc: {"test_top1": a}, [name])
+    return SimpleNamespace(spec=study_spec("A").replace(**spec_changes), ledger=led)
+
+
+def test_second_seeds_rule(tmp_path):
+    from mhzoo.search.study.stages import _second_seeds
+
+    accs = {"avg": 0.700, "max": 0.705, "single_x": 0.650, "mobilenet_v2": 0.690,
+            "random_0": 0.701}
+    entries = [{"name": n, "kind": "random" if n.startswith("random") else
+                ("baseline" if n == "mobilenet_v2" else "searched")} for n in accs]
+    # avg-max 0.5 points (closest), avg-mobilenet_v2 1.0, max-mobilenet_v2 1.5; single_x is 4+
+    # points from all; random_0 is a band, never compared
+    assert _second_seeds(_ctx(tmp_path, accs, max_second_seeds=None), entries) == [
+        "avg", "max", "mobilenet_v2"]
+    (tmp_path / "b").mkdir()
+    assert _second_seeds(_ctx(tmp_path / "b", accs, max_second_seeds=2), entries) == [
+        "avg", "max"]
+
+
+def test_claims_read_the_rows():
+    from mhzoo.search.study.report import _claims
+
+    def row(model, kind, top1, lat, avg, mx):
+        return {"model": model, "kind": kind, "top1": top1, "latency_ms": lat,
+                "mn_norm_avg": avg, "mn_norm_max": mx}
+
+    ts = ["a", "b"]
+    rows = [row("max", "searched", 70.0, {"a": 2.0, "b": 2.0}, 1.0, 1.0),
+            row("single_a", "searched", 70.5, {"a": 1.0, "b": 4.0}, 1.25, 2.0),
+            row("single_b", "searched", 69.5, {"a": 3.0, "b": 1.5}, 1.1, 1.5),
+            row("random_0", "random", 66.0, {"a": 2.0, "b": 2.1}, 1.0, 1.05),
+            row("random_1", "random", 68.0, {"a": 2.1, "b": 2.0}, 1.0, 1.05)]
+    c = _claims(rows, ts, 2.0)
+    assert c[0]["held"] is True  # max has the lowest MN-Norm max within 2 points
+    assert c[1]["held"] is True and c[1]["numbers"]["slowest_of_searched_on"] == ["b"]
+    assert c[2]["held"] is True and c[2]["numbers"]["slowest_of_searched_on"] == ["a"]
+    assert all(x["held"] for x in c[3:]) and len(c) == 6
+    rows[1]["mn_norm_max"] = 0.9  # now a single model beats max on MN-Norm max
+    rows[0]["top1"] = 68.9  # and max falls inside the random band
+    rows[4]["top1"] = 69.0
+    c = _claims(rows, ts, 2.0)
+    assert c[0]["held"] is False and "single_a" in c[0]["note"]
+    assert [x["held"] for x in c[3:]] == [False, True, True]
