@@ -72,7 +72,11 @@ def _table3(ctx: Any, rows: list[dict[str, Any]], targets: list[str], simulated:
     per target of the hardware set, the paper's accounting)."""
     by = {r["model"]: r for r in rows}
     singles = [r for r in rows if r["model"].startswith("single_")]
-    hours = {r["model"]: ctx.ledger.seconds(f"search/{r['model']}") / 3600 for r in rows
+    def stage_h(name: str) -> float:
+        e = ctx.ledger.stages.get(name) or {}
+        return (e.get("seconds", 0.0) + e.get("interrupted_seconds", 0.0)) / 3600
+
+    hours = {r["model"]: stage_h(f"search/{r['model']}") for r in rows
              if r["kind"] == "searched"}
     mean_single_h = statistics.mean([hours[r["model"]] for r in singles]) if singles else None
     recs = []
@@ -220,8 +224,9 @@ def _generalisation(rows: list[dict[str, Any]], lat: dict[str, Any], plan: dict[
     """Figure 6's numbers: each 5-device search scored on its two left-out devices, ranked
     against the single-hardware and all-device results there."""
     by = {r["model"]: r for r in rows}
-    out = ["| left out | result | " + "searched over | MN-Norm avg (left out) | "
-           "MN-Norm max (left out) | rank on left out (max) |", "|---|---|---|---:|---:|---:|"]
+    out = ["| left out (a, b) | result | searched over | a ms | b ms | MN-Norm avg (left out) | "
+           "MN-Norm max (left out) | rank on left out (max) |",
+           "|---|---|---|---:|---:|---:|---:|---:|"]
     recs = []
     for a, b in plan.get("left_out") or []:
         f = {t: lat["factors_ms"][t] for t in (a, b)}
@@ -232,9 +237,12 @@ def _generalisation(rows: list[dict[str, Any]], lat: dict[str, Any], plan: dict[
         for m in order:
             over = "5 devices" if m.endswith(f"_wo_{a}_{b}") else (
                 "all 7" if m in ("avg", "max") else "one")
-            out.append(f"| {a}, {b} | {m} | {over} | {scored[m].avg:.3f} | {scored[m].max:.3f} "
+            ms = by[m]["latency_ms"]
+            out.append(f"| {a}, {b} | {m} | {over} | {ms[a]:.2f} | {ms[b]:.2f} | "
+                       f"{scored[m].avg:.3f} | {scored[m].max:.3f} "
                        f"| {order.index(m) + 1}/{len(order)} |")
             recs.append({"left_out": [a, b], "model": m, "searched_over": over,
+                         "latency_ms": {a: ms[a], b: ms[b]},
                          "mn_norm_avg": scored[m].avg, "mn_norm_max": scored[m].max,
                          "rank_max": order.index(m) + 1, "top1": by[m]["top1"]})
     return out, recs

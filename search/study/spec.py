@@ -167,7 +167,11 @@ def _study_b(tiny: bool) -> StudySpec:
     if not tiny:
         return StudySpec(
             name="B", space="fbnet", cost_models=(csv,), targets=FBNET_DEVICES, n_single=3,
-            left_out=(("pixel3", "gold_6226"), ("eyeriss", "samsung_a50")),
+            # the first pair holds two of the rule's single-hardware devices (1080ti_1,
+            # gold_6226, pixel3 on the CSV), so the 5-device results meet those singles on their
+            # own devices; the second leaves out 1080ti_1, the device unlike all others
+            # (Spearman 0.21-0.26 to each)
+            left_out=(("pixel3", "gold_6226"), ("1080ti_1", "samsung_a50")),
             left_out_rewards=("max",), n_random=5, search_overrides={"steps": 600},
             search_proxy=proxy, train_overrides={"epochs": 1, "stride_plan": None},
             train_space_options=proxy, max_second_seeds=2, passes=1, deploy_size=32)
