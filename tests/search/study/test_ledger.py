@@ -147,6 +147,13 @@ def test_study_presets():
     assert a.n_single >= 3 and a.n_random >= 5 and len(a.baselines) == 4
     assert len(b.targets) == 7 and len(b.left_out) >= 2 and b.n_single >= 3
     assert study_spec("A", tiny=True).tiny and study_spec("A", tiny=True).to_dict()["tiny"]
+    # Study B trains the stem-2 decoding as it is: no stride plan may put the stem back to 1
+    from mhzoo.search.training.recipes import get_preset, parse_stride_plan
+
+    for spec in (b, study_spec("B", tiny=True)):
+        recipe = get_preset(spec.train_preset).replace(**spec.train_overrides)
+        assert parse_stride_plan(recipe.stride_plan) is None
+        assert spec.train_space_options == spec.search_proxy == {"stem_stride": 2}
     with pytest.raises(ValueError, match="unknown study"):
         study_spec("C")
     with pytest.raises(ValueError, match="n_random"):
