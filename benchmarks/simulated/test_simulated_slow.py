@@ -25,7 +25,7 @@ from mhzoo.benchmarks.simulated.layers import parse_layer_key
 from mhzoo.builder import resolve_spec
 from mhzoo.widths import scale_spec
 
-SIM = tuple(shipped_sim_targets())  # every target that ships a table (sim_tpu joined later)
+SIM = tuple(shipped_sim_targets())  # every target that ships a table
 pytestmark = pytest.mark.slow
 
 
@@ -43,8 +43,8 @@ def test_shipped_entries_recompute_identically(name):
 
 def _network_cycles(layers, st) -> int:
     """All conv layers of a model as ZigZag workloads, through ZigZag's SumStage: one workload
-    per search depth the target uses (one for most targets; sim_tpu searches its 5x5 convs
-    deeper, see ``SimTarget.lpf_limit``)."""
+    per search depth the target uses (one for most targets; sim_tpu searches its depthwise
+    layers at a reduced depth, see ``SimTarget.lpf_limit``)."""
     by_depth: dict[int, list] = {}
     for lay in layers:
         by_depth.setdefault(st.lpf_limit(lay), []).append(lay)

@@ -213,20 +213,21 @@ def test_per_kernel_mapping_entries():
 
 
 def test_search_depth_per_mapping_entry(tmp_path):
-    """sim_tpu searches 5x5 regular convs at ZigZag's default depth (the reduced search was
-    checked to differ there) and the rest at 3; the setting is part of the table's hash."""
+    """sim_tpu searches its depthwise layers at LOMA depth 3 (checked equal to the default
+    search) and the rest at ZigZag's default 6; the setting is part of the table's hash."""
     tpu = get_sim_target("sim_tpu")
     conv5 = SimLayer("conv", 7, 7, 160, 480, 5, 1, 1, (2, 2, 2, 2))
-    conv3 = SimLayer("conv", 7, 7, 160, 480, 3, 1, 1, (1, 1, 1, 1))
+    pw = SimLayer("conv", 7, 7, 160, 480, 1, 1, 1, (0, 0, 0, 0))
     dw5 = SimLayer("conv", 7, 7, 160, 160, 5, 1, 160, (2, 2, 2, 2))
-    assert (tpu.lpf_limit(conv5), tpu.lpf_limit(conv3), tpu.lpf_limit(dw5)) == (6, 3, 3)
+    dw3 = SimLayer("conv", 7, 7, 160, 160, 3, 1, 160, (1, 1, 1, 1))
+    assert [tpu.lpf_limit(lay) for lay in (conv5, pw, dw5, dw3)] == [6, 6, 3, 3]
     assert get_sim_target("sim_npu").lpf_limit(conv5) == 3  # no per-entry setting there
     folder = _copy_target(tmp_path, "sim_tpu")
     meta = json.loads((folder / "target.json").read_text())
     meta["engine"]["lpf_limit_by_entry"] = {}
     (folder / "target.json").write_text(json.dumps(meta))
     edited = load_sim_target(folder)
-    assert edited.lpf_limit(conv5) == 3 and edited.sha256 != tpu.sha256
+    assert edited.lpf_limit(dw5) == 6 and edited.sha256 != tpu.sha256
 
 
 def test_depthwise_is_slow_per_mac_on_the_big_systolic_array(monkeypatch):
