@@ -142,7 +142,7 @@ print(json.dumps({
 def test_two_logical_cpu_devices_match_the_step_by_hand(tmp_path, write_cost_models):
     write_cost_models(tmp_path / "cm", get_space("multi_hardware", **SPACE), n=60)
     proc = subprocess.run([sys.executable, "-c", TWO_DEVICES, str(tmp_path / "cm")],
-                          capture_output=True, text=True, env=ENV, timeout=900)
+                          capture_output=True, text=True, env=ENV, timeout=1800)
     assert proc.returncode == 0, proc.stderr[-3000:]
     r = json.loads(proc.stdout.strip().splitlines()[-1])
     assert r["replicas"] == 2
@@ -189,7 +189,7 @@ def _search(data, cm, *jobs):
     """Searches ``(run folder, kill at step or -1)`` run in order in one subprocess."""
     args = [str(a) for job in jobs for a in job]
     return subprocess.run([sys.executable, "-c", KILLED, str(data), str(cm), *args],
-                          capture_output=True, text=True, env=ENV, timeout=900)
+                          capture_output=True, text=True, env=ENV, timeout=1800)
 
 
 def _steps(out):
