@@ -2,9 +2,9 @@
 search finished, then resumed: the finished stages are skipped, not recomputed (their outputs'
 mtimes and the ledger say so), and the tables and figures exist at the end.
 
-Slow: four TuNAS searches (each traces its supernet), eight short trainings and the
-multi-pass measurements take ~5 minutes on an idle 2-core machine and far more on a loaded one;
-the ledger's skipping logic is tested fast in ``test_ledger.py``.
+Slow: four TuNAS searches (each traces its supernet), nine short trainings and the
+multi-pass measurements: it passed in ~10.5 min on the shared 2-core AMD EPYC (2026-12-06, one
+core, nice 19, load ~5-10); the ledger's skipping logic is tested fast in ``test_ledger.py``.
 """
 
 from __future__ import annotations
