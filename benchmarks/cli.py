@@ -283,7 +283,7 @@ def _table_from_db(db: str, machine: str | None, targets: str | None,
                    "Table-1 baselines).")
 @click.option("--targets", default=None,
               help="Local and simulated targets (default: cpu_fp32, cpu_int8 and the simulated "
-                   "targets that ship a lookup table: sim_edgetpu, sim_npu).")
+                   "targets that ship a lookup table: sim_edgetpu, sim_npu, sim_tpu).")
 @click.option("--width", default="1.0", show_default=True, callback=parse_width,
               help="Width multiplier (0 < width <= 8).")
 @click.option("--table1-widths/--no-table1-widths", default=True, show_default=True,

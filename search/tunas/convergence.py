@@ -161,7 +161,7 @@ def cost_function(space: Any, models: Mapping[str, Any], *, mode: str,
     """
     if mode in ("avg", "max"):
         if factors is None:
-            raise ValueError(f"an {mode} cost needs the MN-Norm factors")
+            raise ValueError(f"the {mode} cost needs the MN-Norm factors")
         from mhzoo.search.cost.multi import MultiHardwareCost  # the cost package, read-only
 
         multi = MultiHardwareCost(list(models.values()), factors, weights)

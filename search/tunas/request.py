@@ -12,6 +12,7 @@ import math
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -232,7 +233,7 @@ def prepare_search(request: SearchRequest | None = None, **fields: Any) -> Prepa
                              f"{', '.join(missing)}")
         factors = {t: factors[t] for t in targets if t in factors}
     elif r.objective.normalized:
-        raise ValueError(f"an {r.reward} reward needs the MN-Norm factors C_i (the reference "
+        raise ValueError(f"the {r.reward} reward needs the MN-Norm factors C_i (the reference "
                          "model's latency per target): give --norm-factors "
                          + ",".join(f"{t}=MS" for t in targets)
                          + " or put reference_ms.json beside the cost models")
@@ -284,12 +285,13 @@ def check_split_record(prepared: PreparedSearch, record: Mapping[str, Any] | Non
 
 def _reference_factors(cost_models: Sequence[Any], models: Mapping[str, Any]
                        ) -> dict[str, float] | None:
-    """MN-Norm factors from the ``reference_ms.json`` of *every* cost-model folder given (the
-    targets with a model); ``ValueError`` (one line) when two folders give one target two
-    reference latencies."""
+    """MN-Norm factors from the ``reference_ms.json`` of *every* cost-model folder given, or of
+    the folder of a cost-model file given (the targets with a model); ``ValueError`` (one line)
+    when two folders give one target two reference latencies."""
     factors: dict[str, float] = {}
     where: dict[str, str] = {}
-    for src in cost_models:
+    folders = dict.fromkeys(Path(s) if Path(s).is_dir() else Path(s).parent for s in cost_models)
+    for src in folders:
         ref = read_reference(src)
         if ref is None:
             continue

@@ -109,3 +109,24 @@ def test_simulated_targets_are_named(costs):
     assert simulated_targets(models) == []
     models["cpu_int8"].info["simulated"] = True
     assert simulated_targets(models) == ["cpu_int8"]
+
+
+def test_reference_latencies_beside_cost_model_files(costs, folder_data, tmp_path):
+    """Cost models given as files: the reference_ms.json of each file's folder is read."""
+    src, factors = costs
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir()
+    b.mkdir()
+    shutil.copy(src / "cpu_fp32.json", a / "cpu_fp32.json")
+    shutil.copy(src / "cpu_int8.json", b / "cpu_int8.json")
+    write_reference(a, {"cpu_fp32": factors["cpu_fp32"]}, reference="r", input_size=32)
+    write_reference(b, {"cpu_int8": factors["cpu_int8"]}, reference="r", input_size=32)
+    p = _prepare([a / "cpu_fp32.json", b / "cpu_int8.json"], folder_data)
+    assert p.factors == pytest.approx(factors)
+    (b / "reference_ms.json").unlink()
+    with pytest.raises(ValueError, match="no MN-Norm factor .* for target.s. cpu_int8"):
+        _prepare([a / "cpu_fp32.json", b / "cpu_int8.json"], folder_data)
+    (a / "reference_ms.json").unlink()
+    with pytest.raises(ValueError, match="the max reward needs the MN-Norm factors") as e:
+        _prepare([a / "cpu_fp32.json", b / "cpu_int8.json"], folder_data)
+    assert "\n" not in str(e.value)
