@@ -98,7 +98,7 @@ def encode_cmd(model: str, space_name: str, width: float, divisible_by: int | No
 from mhzoo.search.cli.costmodel import costmodel_cmd  # noqa: E402  (subcommands register below)
 from mhzoo.search.cli.latency import collect_cmd, dataset_cmd, merge_cmd  # noqa: E402
 from mhzoo.search.cli.run import run_cmd  # noqa: E402
+from mhzoo.search.cli.study import study_cmd  # noqa: E402
 
-for _cmd in (collect_cmd, merge_cmd, dataset_cmd, costmodel_cmd, run_cmd):
+for _cmd in (collect_cmd, merge_cmd, dataset_cmd, costmodel_cmd, run_cmd, study_cmd):
     search_cmd.add_command(_cmd)
-from mhzoo.search.cli import study as _study  # noqa: E402,F401  (registers `search study`)

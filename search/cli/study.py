@@ -15,13 +15,12 @@ from pathlib import Path
 
 import click
 
-from mhzoo.search.cli import search_cmd
 from mhzoo.search.study import run_study, study_spec
 
 __all__ = ["study_cmd"]
 
 
-@search_cmd.command("study")
+@click.command("study")
 @click.argument("name", type=click.Choice(["A", "B", "a", "b"]))
 @click.option("--data", required=True, help="CIFAR-10 TFRecord shard folder or image folders.")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),

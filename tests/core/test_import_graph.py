@@ -41,6 +41,7 @@ SEARCH_STAGES = (
     ("mhzoo.search.result",),
     ("mhzoo.search.tunas",),
     ("mhzoo.search.regenerate",),
+    ("mhzoo.search.study",),
     ("mhzoo.search.cli",),
 )
 
