@@ -5,11 +5,11 @@ architectures, fused vs depthwise early stages per target, and the paper's Figur
 
     python benchmarks/perf/target_disagreement.py            # writes benchmarks/perf/results/
 
-1. The architectures are the first 1,000 of
-   ``benchmarks/data/multi_hardware_cpu_latency_idle.csv`` (``mhzoo search collect --space
-   multi_hardware --n 1200 --seed 0``: one ``random.Random(0)`` drawing ``space.sample`` in
-   turn); the script draws them again the same way and checks that
-   every genotype string matches the CSV row, so the CPU columns (measured on an idle machine)
+1. The architectures are the first 1,000 of ``--data`` (default
+   ``benchmarks/data/multi_hardware_cpu_latency_multipass.csv``: ``mhzoo search collect --space
+   multi_hardware --n 1200 --seed 0 --passes P``: one ``random.Random(0)`` drawing
+   ``space.sample`` in turn); the script draws them again the same way and checks that
+   every genotype string matches the CSV row, so the CPU columns (measured)
    and the simulated ones (``sim_*``, from the shipped lookup tables) describe the same 1,000
    networks. Spearman's rho for every pair of targets (every ``<target>_ms`` column of the CSV
    is used, so targets collected later, e.g. cpu_fp32_ref / cpu_int8_ref, join the table).
@@ -59,7 +59,7 @@ from mhzoo.widths import scale_spec
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
-CSV = REPO / "benchmarks" / "data" / "multi_hardware_cpu_latency_idle.csv"
+CSV = REPO / "benchmarks" / "data" / "multi_hardware_cpu_latency_multipass.csv"
 COSTMODELS = REPO / "benchmarks" / "data" / "costmodels" / "simulated"
 QUICKSTART_MD = HERE / "results" / "quickstart.md"
 CPU = ("cpu_fp32", "cpu_int8")
@@ -145,10 +145,13 @@ def quickstart_cpu() -> tuple[dict[str, dict[str, float]], str]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--n", type=int, default=1000)
+    ap.add_argument("--data", default=str(CSV),
+                    help="CPU latency dataset (genotype, <target>_ms...; the seed-0 samples)")
     ap.add_argument("--out", default=str(HERE / "results"))
     ap.add_argument("--sim", default=None,
                     help="simulated targets (default: those that ship a lookup table)")
     a = ap.parse_args()
+    globals()["CSV"] = Path(a.data).resolve()  # read by same_archs() and the report
     out = Path(a.out)
     sims = a.sim.split(",") if a.sim else shipped_sim_targets()
 
@@ -276,11 +279,16 @@ def _matrix(targets: list[str], rho: dict) -> list[str]:
     return rows
 
 
+def _rel(p: Path) -> str:
+    """``p`` relative to the repository when inside it."""
+    return str(p.relative_to(REPO)) if p.is_relative_to(REPO) else str(p)
+
+
 def _report(n, targets, sims, rho, rho_mac, ratios, mmax_ratio, fig, norm, reversals,
             q_date, quality) -> str:
     lines = ["# Targets that disagree: CPU (measured) and simulated accelerators", "",
          "`python benchmarks/perf/target_disagreement.py` (nothing timed: CPU latencies from "
-         "committed idle data, simulated ones from the shipped lookup tables).", "",
+         "committed collection data, simulated ones from the shipped lookup tables).", "",
          "Simulated targets (ZigZag 3.9.1, `benchmarks/simulated/targets/`): "
          + ", ".join(sims) + ". They are analytical models, **not calibrated to any real chip**;"
          " their latencies are cycles / a nominal clock. Targets without a shipped table "
@@ -290,8 +298,8 @@ def _report(n, targets, sims, rho, rho_mac, ratios, mmax_ratio, fig, norm, rever
          *(f"| {t} | {get_sim_target(t).description} | {get_sim_target(t).clock_mhz:g} MHz | "
            f"{get_sim_target(t).rule_set} |" for t in sims), "",
          f"## Spearman's rho over the same {n:,} random multi_hardware architectures", "",
-         f"The first {n:,} rows of `benchmarks/data/multi_hardware_cpu_latency_idle.csv` "
-         "(seed 0, checked genotype by genotype); CPU columns measured on an idle machine.", "",
+         f"The first {n:,} rows of `{_rel(CSV)}` (seed 0, checked genotype by genotype); CPU "
+         "columns measured by `mhzoo search collect --passes` (median of the pass medians).", "",
          *_matrix(targets, rho)]
     low = sorted((v, f"{x} / {y}") for (x, y), v in rho.items() if v <= 0.7)
     lines += ["", f"Pairs with rho <= 0.7: {len(low)}"
