@@ -198,31 +198,9 @@ class Controller(tf.Module):
         (``tf.distribute.get_replica_context().replica_id_in_sync_group``) to give every
         replica its own architecture.
         """
-        step_t = tf.cast(step, tf.int64)
-        base = tf.stack([tf.constant(self.seed, tf.int64), tf.constant(0x5EA7C4, tf.int64)])
-        base = tf.random.experimental.stateless_fold_in(base, step_t)
-        base = tf.random.experimental.stateless_fold_in(base, tf.cast(replica_id, tf.int64))
-        s_gumbel = tf.random.experimental.stateless_fold_in(base, 0)
-        s_coin = tf.random.experimental.stateless_fold_in(base, 1)
-        total = int(self._offsets[-1])
-        u = tf.random.stateless_uniform([total], seed=s_gumbel, minval=1e-7, maxval=1.0)
-        gumbel = -tf.math.log(-tf.math.log(u))
-        coins = tf.random.stateless_uniform([len(self.sizes)], seed=s_coin)
-        replaced = coins < self._tag_probabilities(step_t)
-        masks, indices = [], []
-        for j, n in enumerate(self.sizes):
-            g = gumbel[self._offsets[j]:self._offsets[j + 1]]
-            idx = tf.argmax(tf.convert_to_tensor(self.logits[j]) + g, output_type=tf.int32)
-            hot = tf.one_hot(idx, n)
-            if self._is_op[j]:
-                warm = tf.fill([n], 1.0 / n)
-            elif self._is_filters[j]:
-                warm = tf.one_hot(self._widest[j], n)
-            else:
-                warm = hot
-            masks.append(tf.where(replaced[j], warm, hot))
-            indices.append(idx)
-        return Sample(tuple(masks), tf.stack(indices), replaced, step_t)
+        batch = self.sample_batch(step, [replica_id])
+        return Sample(tuple(m[0] for m in batch.masks), batch.indices[0], batch.replaced[0],
+                      batch.step)
 
     def sample_from_indices(self, indices: Sequence[int], step: Any = None) -> Sample:
         """A :class:`Sample` of fixed choices (no warm-up): e.g. to evaluate one genotype."""
