@@ -43,6 +43,17 @@ def _prepare(cost_models, data, **kw):
                           space_options={"max_layers": 1}, overrides=SPLITS, **kw)
 
 
+def _two_folders(costs, tmp_path):
+    """Folders a (cpu_fp32's model) and b (cpu_int8's), each with its own reference_ms.json."""
+    src, factors = costs
+    a, b = tmp_path / "a", tmp_path / "b"
+    for folder, t in ((a, "cpu_fp32"), (b, "cpu_int8")):
+        folder.mkdir()
+        shutil.copy(src / f"{t}.json", folder / f"{t}.json")
+        write_reference(folder, {t: factors[t]}, reference="r", input_size=32)
+    return a, b
+
+
 def test_search_trains_on_train_rewards_on_search_valid_and_records_the_splits(costs,
                                                                               folder_data):
     p = _prepare(costs[0], folder_data)
@@ -81,14 +92,8 @@ def test_too_small_data_names_the_presets_splits(costs, folder_data):
 
 
 def test_reference_latencies_come_from_every_cost_folder(costs, folder_data, tmp_path):
-    src, factors = costs
-    a, b = tmp_path / "a", tmp_path / "b"
-    a.mkdir()
-    b.mkdir()
-    shutil.copy(src / "cpu_fp32.json", a / "cpu_fp32.json")
-    shutil.copy(src / "cpu_int8.json", b / "cpu_int8.json")
-    write_reference(a, {"cpu_fp32": factors["cpu_fp32"]}, reference="r", input_size=32)
-    write_reference(b, {"cpu_int8": factors["cpu_int8"]}, reference="r", input_size=32)
+    factors = costs[1]
+    a, b = _two_folders(costs, tmp_path)
     p = _prepare([a, b], folder_data)  # each folder gives its own target's factor
     assert p.factors == pytest.approx(factors)
     write_reference(b, {"cpu_int8": factors["cpu_int8"], "cpu_fp32": factors["cpu_fp32"]},
@@ -113,18 +118,12 @@ def test_simulated_targets_are_named(costs):
 
 def test_reference_latencies_beside_cost_model_files(costs, folder_data, tmp_path):
     """Cost models given as files: the reference_ms.json of each file's folder is read."""
-    src, factors = costs
-    a, b = tmp_path / "a", tmp_path / "b"
-    a.mkdir()
-    b.mkdir()
-    shutil.copy(src / "cpu_fp32.json", a / "cpu_fp32.json")
-    shutil.copy(src / "cpu_int8.json", b / "cpu_int8.json")
-    write_reference(a, {"cpu_fp32": factors["cpu_fp32"]}, reference="r", input_size=32)
-    write_reference(b, {"cpu_int8": factors["cpu_int8"]}, reference="r", input_size=32)
+    factors = costs[1]
+    a, b = _two_folders(costs, tmp_path)
     p = _prepare([a / "cpu_fp32.json", b / "cpu_int8.json"], folder_data)
     assert p.factors == pytest.approx(factors)
     (b / "reference_ms.json").unlink()
-    with pytest.raises(ValueError, match="no MN-Norm factor .* for target.s. cpu_int8"):
+    with pytest.raises(ValueError, match=r"no MN-Norm factor .* for target.s. cpu_int8"):
         _prepare([a / "cpu_fp32.json", b / "cpu_int8.json"], folder_data)
     (a / "reference_ms.json").unlink()
     with pytest.raises(ValueError, match="the max reward needs the MN-Norm factors") as e:
