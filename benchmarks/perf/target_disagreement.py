@@ -123,9 +123,10 @@ def early_variant(spec: ArchSpec, fused: bool, min_px: int = 28, input_size: int
 
 
 def quickstart_cpu() -> tuple[dict[str, dict[str, float]], str]:
-    """cpu_fp32 / cpu_int8 ms per model at width 1.0 from the idle run in quickstart.md."""
+    """cpu_fp32 / cpu_int8 ms per model at width 1.0 from the newest idle run in quickstart.md."""
     text = QUICKSTART_MD.read_text()
-    first = text.split("\n---\n")[0]  # the fresh-install, idle-machine section
+    # the newest run: the first "## " section (newest first), idle fresh-install runs above "---"
+    first = text.split("\n---\n")[0].split("\n## ")[1]
     date = re.search(r"- date: (.*)", first)
     out: dict[str, dict[str, float]] = {}
     header: list[str] | None = None
