@@ -187,6 +187,16 @@ class Controller(tf.Module):
                          for o, f in zip(self._is_op, self._is_filters)])
 
     # ------------------------------------------------------------------ sampling
+    def _warm_mask(self, j: int, hot: tf.Tensor) -> tf.Tensor:
+        """Decision ``j``'s warm-up mask: uniform (op), the widest choice (filters), else the
+        draw ``hot`` itself."""
+        n = self.sizes[j]
+        if self._is_op[j]:
+            return tf.fill([n], 1.0 / n)
+        if self._is_filters[j]:
+            return tf.one_hot(self._widest[j], n)
+        return hot
+
     def probabilities(self) -> list[np.ndarray]:
         """Current ``softmax(theta_j)`` of every decision (numpy)."""
         return [tf.nn.softmax(v).numpy() for v in self.logits]
@@ -236,13 +246,7 @@ class Controller(tf.Module):
             idx = tf.argmax(tf.convert_to_tensor(self.logits[j])[None, :] + g, axis=1,
                             output_type=tf.int32)
             hot = tf.one_hot(idx, n)
-            if self._is_op[j]:
-                warm = tf.fill([n], 1.0 / n)
-            elif self._is_filters[j]:
-                warm = tf.one_hot(self._widest[j], n)
-            else:
-                warm = hot
-            masks.append(tf.where(replaced[:, j:j + 1], warm, hot))
+            masks.append(tf.where(replaced[:, j:j + 1], self._warm_mask(j, hot), hot))
             indices.append(idx)
         return Sample(tuple(masks), tf.stack(indices, 1), replaced, step_t)
 
@@ -299,13 +303,7 @@ class Controller(tf.Module):
         masks = []
         for j, n in enumerate(self.sizes):
             hot = tf.one_hot(indices[j], n)
-            if self._is_op[j]:
-                warm = tf.fill([n], 1.0 / n)
-            elif self._is_filters[j]:
-                warm = tf.one_hot(self._widest[j], n)
-            else:
-                warm = hot
-            masks.append(tf.where(replaced[j], warm, hot))
+            masks.append(tf.where(replaced[j], self._warm_mask(j, hot), hot))
         return Sample(tuple(masks), indices, replaced, tf.cast(step, tf.int64))
 
     # ------------------------------------------------------------------ log-prob / entropy
