@@ -37,6 +37,7 @@ direct .tflite writer, a 4-step search, one epoch of training on 64 images.
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 from collections.abc import Callable
@@ -71,7 +72,7 @@ from mhzoo.search.training import data as data_lib
 from mhzoo.search.training.loop import TrainRequest, train
 from mhzoo.search.training.recipes import get_preset
 from mhzoo.search.training.splits import RULE, Splits
-from mhzoo.search.tunas.config import get_search_preset, parse_reward
+from mhzoo.search.tunas.config import SearchConfig, get_search_preset, parse_reward
 from mhzoo.search.tunas.loop import SearchRequest, prepare_search, run_search
 from mhzoo.spec import ArchSpec
 
@@ -141,8 +142,13 @@ class RegenerateRequest:
         reward: ``avg``, ``max`` or ``single:TARGET`` (see :func:`reward_of`).
         data: TFRecord shard folder or image-folder tree.
         cost_models: a folder of linear cost models (default: collect and fit them here).
-        targets: local targets.
-        preset, train_preset: the search and training presets.
+        targets: targets measured on this machine (LiteRT) or simulated here (``sim_*``).
+        preset, train_preset: the search and training presets (``preset`` may be a
+            :class:`~mhzoo.search.tunas.config.SearchConfig`, the Python API's way to run a
+            search configured elsewhere, e.g. by a study).
+        mn_norm_target: the MN-Norm target of the avg / max reward (the paper: 1; single:T
+            rewards: ``L0 = mn_norm_target x C_T``).
+        epochs: retraining epochs (default: the training preset's).
         tiny: a tiny budget for every stage (CI).
         cost_archs: architectures to measure for the cost models (>= 10).
         steps: search steps.
@@ -157,8 +163,10 @@ class RegenerateRequest:
     data: str | os.PathLike
     cost_models: str | os.PathLike | None = None
     targets: tuple[str, ...] = ("cpu_fp32", "cpu_int8")
-    preset: str = "cpu-proxy"
+    preset: Any = "cpu-proxy"
     train_preset: str = "cifar10-proxy"
+    mn_norm_target: float = 1.0
+    epochs: float | None = None
     tiny: bool = False
     cost_archs: int | None = None
     steps: int | None = None
@@ -171,14 +179,20 @@ class RegenerateRequest:
     def __post_init__(self) -> None:
         object.__setattr__(self, "reward", parse_reward(self.reward).name)
         found = parse_targets(list(self.targets))
-        remote = [t.name for t in found if not t.is_local]
+        remote = [t.name for t in found if not (t.is_local or t.is_simulated)]
         if remote:
             raise ValueError(f"target(s) {', '.join(remote)} run on a phone; regenerate measures "
-                             "local targets (collect phone latencies with `mhzoo bench --adb`)")
+                             "targets of this machine or simulated ones (collect phone "
+                             "latencies with `mhzoo bench --adb`)")
         object.__setattr__(self, "targets", tuple(t.name for t in found))
         parse_reward(self.reward, self.targets)
-        get_search_preset(self.preset)
+        if not isinstance(self.preset, SearchConfig):
+            get_search_preset(self.preset)
         get_preset(self.train_preset)
+        for label, v in (("mn_norm_target", self.mn_norm_target), ("epochs", self.epochs)):
+            if v is not None and (isinstance(v, bool) or not isinstance(v, int | float)
+                                  or not math.isfinite(v) or v <= 0):
+                raise ValueError(f"{label} must be a number > 0, got {v!r}")
         for label, v, lo in (("cost_archs", self.cost_archs, 10), ("steps", self.steps, 1)):
             if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < lo):
                 raise ValueError(f"{label} must be an integer >= {lo}, got {v!r}")
@@ -211,15 +225,19 @@ def regenerate(request: RegenerateRequest | str | os.PathLike, **fields: Any
     overrides = dict(budget.search_overrides)
     if r.steps is not None:
         overrides["steps"] = r.steps
-    shared = get_search_preset(r.preset).replace(**overrides).shared
+    preset = r.preset if isinstance(r.preset, SearchConfig) else get_search_preset(r.preset)
+    shared = preset.replace(**overrides).shared
     split_sizes = {"test": shared.test, "search_valid": shared.search_valid,
                    "split_seed": shared.split_seed}
     splits = data_lib.splits_for(source, shared.test, shared.search_valid, shared.split_seed)
-    record = {"reward": r.reward, "targets": ts, "tiny": r.tiny, "preset": r.preset,
+    record = {"reward": r.reward, "targets": ts, "tiny": r.tiny,
+              "preset": preset.name if isinstance(r.preset, str) else preset.to_dict(),
               "train_preset": r.train_preset, "data": source.root, "seed": r.seed,
               "cost_models": None if r.cost_models is None else str(
                   Path(r.cost_models).resolve()),
               "steps": r.steps, "splits": splits.describe()}
+    if r.mn_norm_target != 1.0 or r.epochs is not None:  # (older run folders record neither)
+        record.update(mn_norm_target=r.mn_norm_target, epochs=r.epochs)
     if r.cost_models is not None:  # checked before anything is written
         given = load_cost_models(r.cost_models, deploy)
         missing = [t for t in ts if t not in given]
@@ -246,7 +264,8 @@ def regenerate(request: RegenerateRequest | str | os.PathLike, **fields: Any
         reward=r.reward, cost_models=cm_dir, data=source, out_dir=out / "search",
         space="multi_hardware", space_options={k: v for k, v in budget.space_options.items()
                                                if k in deploy.STRUCTURAL},
-        preset=r.preset, overrides=overrides, strategy=r.strategy, seed=r.seed,
+        preset=r.preset, overrides=overrides, mn_norm_target=r.mn_norm_target,
+        strategy=r.strategy, seed=r.seed,
         limit_train=budget.search_limits[0], limit_held_out=budget.search_limits[1],
         progress=r.progress)
     prepare_search(search_request)
@@ -259,7 +278,9 @@ def regenerate(request: RegenerateRequest | str | os.PathLike, **fields: Any
     done = stage("train")
     trained = train(TrainRequest(
         str(result_path), source, out / "train", preset=r.train_preset,
-        overrides={**budget.train_overrides, **split_sizes}, final_train=True, seed=r.seed,
+        overrides={**budget.train_overrides, **split_sizes,
+                   **({} if r.epochs is None else {"epochs": r.epochs})},
+        final_train=True, seed=r.seed,
         strategy=r.strategy, limit_train=budget.train_limits[0],
         limit_held_out=budget.train_limits[1], progress=r.progress, log_every=10))
     train_run = runs.read_run(out / "train", runs.TRAIN) or {}

@@ -21,7 +21,7 @@ __all__ = ["regenerate_cmd"]
 @click.option("--cost-models", type=click.Path(), default=None,
               help="Folder of linear cost models (default: collect and fit them here).")
 @click.option("--targets", default="cpu_fp32,cpu_int8", show_default=True,
-              help="Local targets.")
+              help="Targets of this machine (cpu_fp32, cpu_int8) and simulated ones (sim_*).")
 @click.option("--preset", type=click.Choice(["cpu-proxy", "imagenet-tpu"]), default="cpu-proxy",
               show_default=True, help="Search preset.")
 @click.option("--train-preset", type=click.Choice(["cifar10-proxy", "imagenet"]),
@@ -29,6 +29,10 @@ __all__ = ["regenerate_cmd"]
 @click.option("--cost-archs", type=click.IntRange(10), default=None,
               help="Architectures to measure for the cost models.")
 @click.option("--steps", type=click.IntRange(1), default=None, help="Search steps.")
+@click.option("--mn-norm-target", type=click.FloatRange(min=0, min_open=True), default=1.0,
+              show_default=True, help="MN-Norm target of the search's reward.")
+@click.option("--epochs", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Retraining epochs (default: the training preset's).")
 @click.option("--strategy", type=click.Choice(["default", "mirrored", "multi_worker", "tpu"]),
               default="default", show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
@@ -40,7 +44,8 @@ __all__ = ["regenerate_cmd"]
 @click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False))
 def regenerate_cmd(name: str | None, reward: str | None, data: str, cost_models: str | None,
                    targets: str, preset: str, train_preset: str, cost_archs: int | None,
-                   steps: int | None, strategy: str, seed: int, tiny: bool,
+                   steps: int | None, mn_norm_target: float, epochs: float | None,
+                   strategy: str, seed: int, tiny: bool,
                    accept_unconverged: bool, no_progress: bool, out_dir: str) -> None:
     """Cost models -> search -> training -> float / int8 export -> benchmark -> MN-Norm report
     (every stage resumable; rerun the same command to continue)."""
@@ -49,6 +54,7 @@ def regenerate_cmd(name: str | None, reward: str | None, data: str, cost_models:
         out_dir, reward_of(name, reward), data, cost_models=cost_models,
         targets=tuple(t.strip() for t in targets.split(",") if t.strip()), preset=preset,
         train_preset=train_preset, tiny=tiny, cost_archs=cost_archs, steps=steps,
+        mn_norm_target=mn_norm_target, epochs=epochs,
         strategy=strategy, seed=seed, progress=not no_progress,
         accept_unconverged=accept_unconverged,
         echo=lambda s: click.echo(s, err=True))

@@ -55,6 +55,9 @@ __all__ = ["run_cmd"]
               help="Global training batch (default: the preset's).")
 @click.option("--norm-factors", default=None, metavar="T=MS,...",
               help="MN-Norm factors C_i (default: reference_ms.json beside the cost models).")
+@click.option("--beta", type=click.FloatRange(max=0.0), default=None,
+              help="Reward slope beta of eq. 6-8 (default: the preset's; the paper's -0.07, "
+                   "cpu-proxy -0.3).")
 @click.option("--latency-target", type=float, default=None,
               help="L0 (ms) of a single:TARGET reward (default: the target's C_i).")
 @click.option("--mn-norm-target", type=float, default=1.0, show_default=True,
@@ -75,7 +78,7 @@ __all__ = ["run_cmd"]
 def run_cmd(space_name: str, options: tuple[str, ...], reward: str,
             cost_models: tuple[str, ...], data: str, preset: str, strategy: str,
             tpu: str | None, steps: int | None, batch: int | None, norm_factors: str | None,
-            latency_target: float | None, mn_norm_target: float,
+            beta: float | None, latency_target: float | None, mn_norm_target: float,
             hardware_weights: str | None, seed: int, limit_train: int | None,
             limit_held_out: int | None, max_steps: int | None, deterministic: bool,
             no_progress: bool, out_dir: str) -> None:
@@ -85,6 +88,8 @@ def run_cmd(space_name: str, options: tuple[str, ...], reward: str,
         overrides["steps"] = steps
     if batch is not None:
         overrides["global_batch"] = batch
+    if beta is not None:
+        overrides["beta"] = beta
     request = SearchRequest(
         reward=reward, cost_models=cost_models, data=data, out_dir=out_dir, space=space_name,
         space_options=space_options(options), preset=preset, overrides=overrides,

@@ -74,6 +74,9 @@ def _table3(ctx: Any, rows: list[dict[str, Any]], targets: list[str], simulated:
     singles = [r for r in rows if r["model"].startswith("single_")]
     def stage_h(name: str) -> float:
         e = ctx.ledger.stages.get(name) or {}
+        only_search = (e.get("value") or {}).get("search_seconds")  # regenerate: its search
+        if only_search is not None:
+            return float(only_search) / 3600
         return (e.get("seconds", 0.0) + e.get("interrupted_seconds", 0.0)) / 3600
 
     hours = {r["model"]: stage_h(f"search/{r['model']}") for r in rows
@@ -275,6 +278,25 @@ def _figure6(recs: list[dict[str, Any]], path: Any, title: str) -> None:
     plt.close(fig)
 
 
+def _regenerate_lines(ctx: Any) -> list[str]:
+    """The ``mhzoo regenerate multi_max`` run (when the study ran its eq. 8 search that way)."""
+    reg = (ctx.ledger.value("search/max") or {}).get("regenerate")
+    if not reg:
+        return []
+    m = reg.get("measured") or {}
+    return ["## mhzoo regenerate multi_max on these targets", "",
+            "The `max` row above is this run's search (trained again with the study's recipe "
+            "for the tables); regenerate's own chain retrained it at width 1.0 "
+            "(the training preset, the study's epochs), exported float / int8 TFLite and "
+            "benchmarked it beside the zoo (its folder: "
+            f"`{reg.get('folder')}/report.md`).", "", "```", str(reg.get("command")), "```", "",
+            f"- converged: {reg.get('converged')}; test top-1 of its retraining "
+            f"{_fmt(None if reg.get('test_top1') is None else 100 * reg['test_top1'])} % on "
+            f"{reg.get('test_images')} test images; measured MN-Norm avg "
+            f"{_fmt(m.get('mn_norm_avg'), 3)}, max {_fmt(m.get('mn_norm_max'), 3)}",
+            f"- stage seconds: {json.dumps(reg.get('stage_seconds'))}", ""]
+
+
 def write_report(ctx: Any, plan: dict[str, Any], entries: list[dict[str, Any]],
                  second: list[str]) -> dict[str, Any]:
     """DIR/report/ (one atomic folder): tables, figures, claims, summary.json."""
@@ -293,11 +315,14 @@ def write_report(ctx: Any, plan: dict[str, Any], entries: list[dict[str, Any]],
              + "; ".join(f"{t}: {h}" for t, h in lat["how"].items()) + ".",
              f"MN-Norm factors C_i (ms): {json.dumps(lat['factors_ms'])}.",
              f"Single-hardware targets ({plan['rule']['rule']}): {', '.join(plan['singles'])}.",
+             f"MN-Norm target of every search: {plan.get('mn_norm_target', spec.mn_norm_target)}"
+             f" ({plan.get('mn_norm_target_rule', 'the study number')}; eq. 6 searches: that "
+             "times their own C_T).",
              f"Every model trained with one recipe ({spec.train_preset}, "
              f"{json.dumps(dict(spec.train_overrides))}, width {spec.train_width}); "
              "accuracy on the test split no search read.", "",
              "## Table 2 layout: every model", "", *t2, "",
-             "## Table 3 layout: search cost", "", *t3, ""]
+             "## Table 3 layout: search cost", "", *t3, "", *_regenerate_lines(ctx)]
     gen: list[dict[str, Any]] = []
     with atomic_dir(ctx.path("report")) as tmp:
         _figure1(rows, tmp / "figure1_accuracy_vs_mn_norm.png", title)
@@ -323,6 +348,8 @@ def write_report(ctx: Any, plan: dict[str, Any], entries: list[dict[str, Any]],
                           _fmt(r["mn_norm_avg"], 4), _fmt(r["mn_norm_max"], 4)]) for r in rows]
         (tmp / "table2.csv").write_text("\n".join(csv) + "\n")
         summary = {"study": spec.name, "tiny": spec.tiny, "targets": targets,
+                   "mn_norm_target": plan.get("mn_norm_target"),
+                   "regenerate": (ctx.ledger.value("search/max") or {}).get("regenerate"),
                    "rows": rows, "table3": t3rec, "claims": claims, "generalisation": gen,
                    "singles": plan["singles"], "second_seeds": second,
                    "stage_seconds": {k: e.get("seconds") for k, e in ctx.ledger.stages.items()}}

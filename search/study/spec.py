@@ -78,7 +78,13 @@ class StudySpec:
         bench_config: timing budget of one pass (``RunConfig`` fields; ``None``: the
             collection's ``FAST_CONFIG``).
         deploy_size: input size the latency is measured / simulated at.
-        mn_norm_target: the MN-Norm target of eq. 7 / eq. 8 (the paper: 1).
+        mn_norm_target: the MN-Norm target of eq. 7 / eq. 8 and, times ``C_T``, the latency
+            target of every eq. 6 search (the paper: 1); ``"pN"``: the N-th percentile of the
+            predicted MN-Norm max of 5,000 seeded random architectures of the space (fixed by
+            the plan stage, recorded in plan.json), a target inside the reachable region.
+        regenerate_max: run the eq. 8 search as ``mhzoo regenerate multi_max`` on the study's
+            targets and cost models (DIR/regenerate_multi_max: search, its own retraining,
+            export, benchmark and report); its search is the study's ``max`` search.
     """
 
     name: str
@@ -109,11 +115,19 @@ class StudySpec:
     passes: int = 3
     bench_config: Mapping[str, Any] | None = None
     deploy_size: int = 224
-    mn_norm_target: float = 1.0
+    mn_norm_target: float | str = 1.0
+    regenerate_max: bool = False
 
     def __post_init__(self) -> None:
         if self.name not in ("A", "B"):
             raise ValueError(f"unknown study {self.name!r}; expected A or B")
+        t = self.mn_norm_target
+        if isinstance(t, str):
+            if percentile_of(t) is None:
+                raise ValueError(f"mn_norm_target must be a number > 0 or 'pN' (0 < N < 100), "
+                                 f"got {t!r}")
+        elif isinstance(t, bool) or not isinstance(t, int | float) or not t > 0:
+            raise ValueError(f"mn_norm_target must be a number > 0 or 'pN', got {t!r}")
         for label, v, lo in (("n_single", self.n_single, 1), ("n_random", self.n_random, 1),
                              ("passes", self.passes, 1), ("fit_rows", self.fit_rows, 10)):
             if isinstance(v, bool) or not isinstance(v, int) or v < lo:
@@ -130,18 +144,31 @@ class StudySpec:
         return json.loads(json.dumps(dataclasses.asdict(self), default=list))
 
 
+def percentile_of(target: float | str) -> float | None:
+    """N of a ``"pN"`` MN-Norm target (``None`` for a number or a malformed string)."""
+    if not isinstance(target, str) or not target.startswith("p"):
+        return None
+    try:
+        n = float(target[1:])
+    except ValueError:
+        return None
+    return n if 0 < n < 100 else None
+
+
 def _study_a(tiny: bool) -> StudySpec:
     folders = ("benchmarks/data/costmodels", "benchmarks/data/costmodels/simulated")
     if not tiny:
-        # sizes from benchmarks/perf/results/study_plan.md (~8 h for both studies): T 1,000 x
-        # K 8 searches (the replay under the 64-image noise lands as close to the target as at
-        # T 1,800), 2 epochs at width 0.5 for every model, 3 timing passes
+        # sizes from benchmarks/perf/results/study_plan.md: the cpu-proxy preset's searches as
+        # they are (T 1,800 x K 8, beta -0.3: the setting that converged in issue 18, 20.5 min),
+        # every search aimed at the 10th percentile of the space's MN-Norm max under the
+        # study's targets (MN-Norm 1 lies in the tail), 2 epochs at width 0.5 for every model,
+        # 3 timing passes
         return StudySpec(
             name="A", cost_models=folders, n_single=3, n_random=5,
             baselines=("mobilenet_v2", "mobilenet_v3_large_minimalistic", "multi_avg",
                        "multi_max"),
-            search_overrides={"steps": 1000},
-            train_overrides={"epochs": 2}, train_width=0.5, max_second_seeds=4, passes=3)
+            train_overrides={"epochs": 2}, train_width=0.5, max_second_seeds=4, passes=3,
+            mn_norm_target="p10", regenerate_max=True)
     return StudySpec(
         name="A", tiny=True, cost_models=folders,
         targets=("cpu_fp32", "cpu_int8", "sim_edgetpu", "sim_npu"),
@@ -156,7 +183,7 @@ def _study_a(tiny: bool) -> StudySpec:
         train_width=0.25, train_limits=(64, 32), max_second_seeds=1, passes=2,
         bench_config={"warmup_runs": 1, "warmup_min_s": 0.0, "min_runs": 3,
                       "min_time_s": 0.0, "max_time_s": 0.3},
-        deploy_size=32)
+        deploy_size=32, mn_norm_target="p10", regenerate_max=True)
 
 
 def _study_b(tiny: bool) -> StudySpec:

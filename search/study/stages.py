@@ -39,6 +39,7 @@ from mhzoo.search.study.spec import (
     DISAGREEMENT_FILE,
     StudySpec,
     most_disagreeing,
+    percentile_of,
     repo_root,
     shared_data,
 )
@@ -46,6 +47,7 @@ from mhzoo.search.study.spec import (
 __all__ = ["StudyContext", "model_entries", "run_study", "search_config"]
 
 REFERENCE = "mobilenet_v1"
+REGENERATE_DIR = "regenerate_multi_max"
 
 
 @dataclass
@@ -124,6 +126,11 @@ def run_study(spec: StudySpec, out: str | os.PathLike, data: Any, *,
         _cost_models_b(ctx)
     plan = ledger.run("plan", lambda: _plan(ctx), ["plan.json"])
     for label, search in _searches(ctx, plan).items():
+        if label == "max" and spec.regenerate_max:
+            ledger.run("search/max", lambda s=search: _regenerate_max(ctx, s),
+                       [f"{REGENERATE_DIR}/search/search_result.json",
+                        f"{REGENERATE_DIR}/report.json"])
+            continue
         ledger.run(f"search/{label}", lambda s=search, lb=label: _search(ctx, lb, s),
                    [f"search/{label}/search_result.json"])
     ledger.run("random", lambda: _random(ctx, plan), ["random.json"])
@@ -283,13 +290,40 @@ def _plan(ctx: StudyContext) -> dict[str, Any]:
         matrix, source, cands = _spearman_of_csv(ctx), "the fbnet latency CSV (all rows)", targets
     singles, record = most_disagreeing(matrix, cands, ctx.spec.n_single)
     plan = {"targets": targets, "singles": singles, "rule": record, "spearman": matrix,
-            "spearman_source": source, "left_out": [list(p) for p in ctx.spec.left_out]}
+            "spearman_source": source, "left_out": [list(p) for p in ctx.spec.left_out],
+            **_mn_norm_target(ctx)}
     atomic_write_text(ctx.path("plan.json"), json.dumps(plan, indent=1) + "\n")
     return plan
 
 
+RANDOM_FOR_TARGET = 5000
+
+
+def _mn_norm_target(ctx: StudyContext) -> dict[str, Any]:
+    """The plan's MN-Norm target: the spec's number, or its ``"pN"`` percentile of the
+    predicted MN-Norm max of 5,000 seeded uniform samples of the space (2 decimals)."""
+    t = ctx.spec.mn_norm_target
+    q = percentile_of(t)
+    if q is None:
+        return {"mn_norm_target": float(t), "mn_norm_target_rule": "the study's number"}
+    from mhzoo.search.cost.folder import load_cost_models
+
+    deploy = _deploy_space(ctx.spec)
+    cm = ctx.ledger.value("costmodels")
+    models = load_cost_models(ctx.path("costmodels"), deploy)
+    models = {k: models[k] for k in cm["targets"]}
+    rng = random.Random(0)
+    _, mx = _predict_mn(models, cm["factors_ms"],
+                        [deploy.sample(rng) for _ in range(RANDOM_FOR_TARGET)])
+    return {"mn_norm_target": round(float(np.percentile(mx, q)), 2),
+            "mn_norm_target_rule": f"{t}: percentile {q:g} of the predicted MN-Norm max of "
+                                   f"{RANDOM_FOR_TARGET} uniform samples (seed 0), 2 decimals"}
+
+
 def _searches(ctx: StudyContext, plan: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """``{label: {"reward", "targets"}}`` of every search of the study."""
+    """``{label: {"reward", "targets", "mn_norm_target"}}`` of every search of the study (one
+    MN-Norm target for all; an eq. 6 search aims at that target times its ``C_T``)."""
+    target = plan.get("mn_norm_target", ctx.spec.mn_norm_target)
     out: dict[str, dict[str, Any]] = {
         "avg": {"reward": "avg", "targets": plan["targets"]},
         "max": {"reward": "max", "targets": plan["targets"]}}
@@ -299,6 +333,8 @@ def _searches(ctx: StudyContext, plan: dict[str, Any]) -> dict[str, dict[str, An
         keep = [t for t in plan["targets"] if t not in (a, b)]
         for r in ctx.spec.left_out_rewards:
             out[f"{r}_wo_{a}_{b}"] = {"reward": r, "targets": keep, "left_out": [a, b]}
+    for v in out.values():
+        v["mn_norm_target"] = target
     return out
 
 
@@ -318,7 +354,7 @@ def _search(ctx: StudyContext, label: str, s: dict[str, Any]) -> dict[str, Any]:
         space=spec.space,
         space_options={k: v for k, v in spec.space_options.items() if k in deploy.STRUCTURAL},
         preset=search_config(spec),
-        factors={t: factors[t] for t in s["targets"]}, mn_norm_target=spec.mn_norm_target,
+        factors={t: factors[t] for t in s["targets"]}, mn_norm_target=s["mn_norm_target"],
         seed=0, limit_train=spec.search_limits[0], limit_held_out=spec.search_limits[1],
         progress=ctx.progress, plots=not spec.tiny)
     prepare_search(request)
@@ -334,6 +370,59 @@ def _search(ctx: StudyContext, label: str, s: dict[str, Any]) -> dict[str, Any]:
     return {"genotype": res.get("genotype_string"), "predicted": res.get("predicted"),
             "converged": conv.get("converged"), "reward": s["reward"],
             "targets": s["targets"], "left_out": s.get("left_out")}
+
+
+def regenerate_command(ctx: StudyContext, s: dict[str, Any]) -> str:
+    """The ``mhzoo regenerate multi_max`` command line of the study's eq. 8 search (what
+    :func:`_regenerate_max` runs through the Python API)."""
+    spec = ctx.spec
+    over = dict(spec.search_overrides)
+    parts = ["mhzoo regenerate multi_max", f"--data {ctx.source.root}",
+             f"--cost-models {ctx.path('costmodels')}", f"--targets {','.join(s['targets'])}",
+             f"--mn-norm-target {s['mn_norm_target']:g}"]
+    if "steps" in over:
+        parts.append(f"--steps {over.pop('steps')}")
+    epochs = dict(spec.train_overrides).get("epochs")
+    if epochs is not None:
+        parts.append(f"--epochs {epochs:g}")
+    if spec.tiny:
+        parts.append("--tiny")
+    parts += ["--accept-unconverged", f"-o {ctx.path(REGENERATE_DIR)}"]
+    cmd = " ".join(parts)
+    if (over and not spec.tiny) or spec.search_proxy is not None:
+        cmd += f"  (with the study's search settings {sorted(over)}: Python API)"
+    return cmd
+
+
+def _regenerate_max(ctx: StudyContext, s: dict[str, Any]) -> dict[str, Any]:
+    """The eq. 8 search as ``mhzoo regenerate multi_max`` (search -> retraining at the study's
+    epochs -> float / int8 export -> benchmark -> report) on the study's targets and cost
+    models; an unconverged search goes on and is recorded as such."""
+    from mhzoo._quiet import import_tensorflow_quietly
+    from mhzoo.search.regenerate import RegenerateRequest, regenerate
+
+    spec = ctx.spec
+    folder = ctx.path(REGENERATE_DIR)
+    import_tensorflow_quietly()
+    summary = regenerate(RegenerateRequest(
+        folder, "max", str(ctx.source.root), cost_models=ctx.path("costmodels"),
+        targets=tuple(s["targets"]), preset=search_config(spec), train_preset=spec.train_preset,
+        tiny=spec.tiny, mn_norm_target=s["mn_norm_target"],
+        epochs=dict(spec.train_overrides).get("epochs"), accept_unconverged=True,
+        progress=ctx.progress, echo=ctx.echo))
+    res = json.loads((folder / "search" / "search_result.json").read_text())
+    conv = res.get("convergence") or {}
+    return {"genotype": res.get("genotype_string"), "predicted": res.get("predicted"),
+            "converged": conv.get("converged"), "reward": s["reward"],
+            "targets": s["targets"], "left_out": None,
+            "search_seconds": (summary.get("stage_seconds") or {}).get("search"),
+            "regenerate": {"command": regenerate_command(ctx, s), "folder": REGENERATE_DIR,
+                           "test_top1": summary.get("test_top1"),
+                           "test_images": summary.get("test_images"),
+                           "measured": summary.get("measured"),
+                           "converged": summary.get("converged"),
+                           "stage_seconds": summary.get("stage_seconds"),
+                           "seconds": summary.get("seconds")}}
 
 
 # ---------------------------------------------------------------------------- random

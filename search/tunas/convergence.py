@@ -193,8 +193,9 @@ def search_cost(prepared: Any) -> tuple[Callable[[np.ndarray], np.ndarray], floa
     if obj.mode in ("avg", "max"):
         target = float(r.mn_norm_target)
     else:
+        factor = (prepared.factors or {}).get(obj.target)
         target = r.latency_target if r.latency_target is not None else (
-            (prepared.factors or {}).get(obj.target))
+            None if factor is None else factor * float(r.mn_norm_target))
         if target is None:
             raise ValueError(f"reward {obj.name} has no latency target")
     fn = cost_function(prepared.deploy_space, prepared.models, mode=obj.mode,

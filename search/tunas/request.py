@@ -69,7 +69,8 @@ class SearchRequest:
             ``shared`` / ``proxy`` as dicts); the result is :attr:`config`.
         factors: MN-Norm factors ``C_i`` (ms; default the cost folder's reference_ms.json).
         latency_target: ``L0`` (ms) of a single-hardware reward (default: ``C_i``).
-        mn_norm_target: MN-Norm target of avg / max rewards (the paper: 1).
+        mn_norm_target: MN-Norm target of avg / max rewards (the paper: 1); a single:TARGET
+            reward without ``latency_target`` aims at ``mn_norm_target x C_TARGET``.
         weights: per-target importance (section 5.2, case 2).
         strategy: ``default`` / ``mirrored`` / ``multi_worker`` / ``tpu`` or a strategy.
         tpu: TPU name or address.
@@ -125,6 +126,9 @@ class SearchRequest:
         object.__setattr__(self, "weights", _per_target("hardware weight", self.weights))
         _positive("the MN-Norm target", self.mn_norm_target)
         _positive("the latency target", self.latency_target)
+        if self.latency_target is not None and self.mn_norm_target != 1.0:
+            raise ValueError("give a single:TARGET reward's aim as --latency-target (ms) or as "
+                             "--mn-norm-target (x its MN-Norm factor), not both")
         for label, v in (("limit_train", self.limit_train),
                          ("limit_held_out", self.limit_held_out), ("max_steps", self.max_steps)):
             _positive(label, v, integer=True)
@@ -179,7 +183,7 @@ class PreparedSearch:
             t: v * r.mn_norm_target for t, v in self.factors.items()}
         which = r.objective.target
         if which is not None:
-            ref = None if ref is None or which not in ref else {which: self.factors[which]}
+            ref = None if ref is None or which not in ref else {which: ref[which]}
         return make_reward(r.objective, cost, cost.targets, reference_ms=ref, weights=r.weights,
                            latency_target=r.latency_target, beta=r.config.beta,
                            kind=r.config.reward_kind)

@@ -158,6 +158,13 @@ def test_study_presets():
         study_spec("C")
     with pytest.raises(ValueError, match="n_random"):
         a.replace(n_random=0)
+    # Study A aims every search at the 10th percentile of the space's MN-Norm max and runs its
+    # eq. 8 search as `mhzoo regenerate multi_max`
+    assert a.mn_norm_target == "p10" and a.regenerate_max
+    for bad in ("p0", "p100", "q10", "p", 0, -1.0, True):
+        with pytest.raises(ValueError, match="mn_norm_target"):
+            a.replace(mn_norm_target=bad)
+    assert a.replace(mn_norm_target="p2.5").mn_norm_target == "p2.5"
 
 
 def test_cli_bad_input_is_one_line(tmp_path):

@@ -69,7 +69,23 @@ def test_study_a_tiny_killed_and_resumed(shared_data, tmp_path):
         assert (rep / f).is_file(), f
     text = (rep / "study.md").read_text()
     assert "## Table 2 layout" in text and "## Table 3 layout" in text
+    # the eq. 8 search ran as `mhzoo regenerate multi_max` on the study's targets: its whole
+    # chain is in the study folder, its search is the study's `max`, the report says so
+    reg = out / "regenerate_multi_max"
+    for f in ("search/search_result.json", "train/model/config.json",
+              "export/model_float32.tflite", "export/model_int8.tflite", "report.md"):
+        assert (reg / f).is_file(), f
+    assert "## mhzoo regenerate multi_max on these targets" in text
+    assert "mhzoo regenerate multi_max --data" in text and "--tiny" in text
+    plan = json.loads((out / "plan.json").read_text())
+    reg_result = json.loads((reg / "search" / "search_result.json").read_text())
+    assert reg_result["reward"]["mn_norm_target"] == plan["mn_norm_target"]
+    assert set(reg_result["targets"]) == set(plan["targets"])
+    assert not (out / "search" / "max").exists()
+    assert "p10" in plan["mn_norm_target_rule"] and plan["mn_norm_target"] > 0
     summary = json.loads((rep / "summary.json").read_text())
+    assert summary["regenerate"]["folder"] == "regenerate_multi_max"
+    assert any(r["model"] == "max" and r["kind"] == "searched" for r in summary["rows"])
     kinds = [r["kind"] for r in summary["rows"]]
     assert kinds.count("searched") == 4 and kinds.count("random") == 2
     assert kinds.count("baseline") == 2
