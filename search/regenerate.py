@@ -52,7 +52,7 @@ from mhzoo.benchmarks.report import build_report, paper_dataset, render, table_f
 from mhzoo.benchmarks.runner import RunConfig, machine_id
 from mhzoo.benchmarks.store import LatencyStore
 from mhzoo.benchmarks.sweep import bench, parse_model_ref
-from mhzoo.benchmarks.targets import parse_targets
+from mhzoo.benchmarks.targets import get_target, parse_targets
 from mhzoo.builder import build
 from mhzoo.export import to_tflite
 from mhzoo.search import runs
@@ -63,6 +63,7 @@ from mhzoo.search.cost.folder import (
     read_reference,
     write_reference,
 )
+from mhzoo.search.cost.simulated import simulated_cost_model
 from mhzoo.search.jsonfile import read_json
 from mhzoo.search.latency.collection import FAST_CONFIG, collect, sample_genotypes
 from mhzoo.search.latency.reference import reference_factors
@@ -149,6 +150,9 @@ class RegenerateRequest:
         mn_norm_target: the MN-Norm target of the avg / max reward (the paper: 1; single:T
             rewards: ``L0 = mn_norm_target x C_T``).
         epochs: retraining epochs (default: the training preset's).
+        stop_after: ``"search"``: return after the search (and its convergence check), the
+            later stages left for a rerun without it (a study runs its other searches in
+            between); not part of the run's identity.
         tiny: a tiny budget for every stage (CI).
         cost_archs: architectures to measure for the cost models (>= 10).
         steps: search steps.
@@ -167,6 +171,7 @@ class RegenerateRequest:
     train_preset: str = "cifar10-proxy"
     mn_norm_target: float = 1.0
     epochs: float | None = None
+    stop_after: str | None = None
     tiny: bool = False
     cost_archs: int | None = None
     steps: int | None = None
@@ -193,6 +198,11 @@ class RegenerateRequest:
             if v is not None and (isinstance(v, bool) or not isinstance(v, int | float)
                                   or not math.isfinite(v) or v <= 0):
                 raise ValueError(f"{label} must be a number > 0, got {v!r}")
+        object.__setattr__(self, "mn_norm_target", float(self.mn_norm_target))
+        if self.epochs is not None:  # 2 and 2.0 are one request (API and CLI)
+            object.__setattr__(self, "epochs", float(self.epochs))
+        if self.stop_after not in (None, "search"):
+            raise ValueError(f"stop_after must be None or 'search', got {self.stop_after!r}")
         for label, v, lo in (("cost_archs", self.cost_archs, 10), ("steps", self.steps, 1)):
             if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < lo):
                 raise ValueError(f"{label} must be an integer >= {lo}, got {v!r}")
@@ -202,6 +212,18 @@ class RegenerateRequest:
             raise ValueError(f"--cost-models is not a folder: {self.cost_models}")
         if Path(self.out_dir).is_file():
             raise ValueError(f"output path is a file, expected a folder: {self.out_dir}")
+
+
+def _preset_record(preset: str | SearchConfig) -> Any:
+    """A search preset as the run records it: its name when it is a named preset as it is (so
+    the API and the CLI record one request), else its fields."""
+    if isinstance(preset, str):
+        return preset
+    try:
+        named = get_search_preset(preset.name)
+    except ValueError:
+        named = None
+    return preset.name if named == preset else preset.to_dict()
 
 
 def regenerate(request: RegenerateRequest | str | os.PathLike, **fields: Any
@@ -231,7 +253,7 @@ def regenerate(request: RegenerateRequest | str | os.PathLike, **fields: Any
                    "split_seed": shared.split_seed}
     splits = data_lib.splits_for(source, shared.test, shared.search_valid, shared.split_seed)
     record = {"reward": r.reward, "targets": ts, "tiny": r.tiny,
-              "preset": preset.name if isinstance(r.preset, str) else preset.to_dict(),
+              "preset": _preset_record(r.preset),
               "train_preset": r.train_preset, "data": source.root, "seed": r.seed,
               "cost_models": None if r.cost_models is None else str(
                   Path(r.cost_models).resolve()),
@@ -275,6 +297,10 @@ def regenerate(request: RegenerateRequest | str | os.PathLike, **fields: Any
     result = read_json(result_path, "search result")
     _check_stage_splits("search", splits, _search_splits(out / "search", result))
     converged = _check_converged(result, result_path, r)
+    if r.stop_after == "search":
+        return {"stopped_after": "search", "converged": converged,
+                "search_seconds": (result.get("search") or {}).get("seconds"),
+                "stage_seconds": times}
     done = stage("train")
     trained = train(TrainRequest(
         str(result_path), source, out / "train", preset=r.train_preset,
@@ -297,6 +323,7 @@ def regenerate(request: RegenerateRequest | str | os.PathLike, **fields: Any
     summary = _report(out, result, trained.metrics, records, ts, deploy, budget, exported,
                       converged, splits)
     done()
+    summary["epochs"] = r.epochs if r.epochs is not None else get_preset(r.train_preset).epochs
     summary["stage_seconds"] = times
     summary["seconds"] = round(time.perf_counter() - t0, 1)
     atomic_write_text(out / "report.json", json.dumps(summary, indent=1, default=str) + "\n")
@@ -373,18 +400,23 @@ def _cost_models(out: Path, deploy: Any, targets: list[str], given: Any, budget:
             ref = read_reference(given)
             factors = None if ref is None else {t: ref["factors_ms"][t] for t in targets
                                                 if t in ref["factors_ms"]}
-        else:
-            n = cost_archs or budget.cost_archs
-            cfg = RunConfig(**budget.bench_config) if budget is TINY else FAST_CONFIG
-            collect(deploy, sample_genotypes(deploy, n, seed), targets, store, writer="direct",
-                    config=cfg, progress=progress)
-            rows = store_dataset(store, deploy, targets)
-            gs = [Genotype.from_string(r["genotype"]) for r in rows]
+        else:  # measured targets: collected and fitted; simulated ones: exact from tables
+            measured = [t for t in targets if not get_target(t).is_simulated]
+            if measured:
+                n = cost_archs or budget.cost_archs
+                cfg = RunConfig(**budget.bench_config) if budget is TINY else FAST_CONFIG
+                collect(deploy, sample_genotypes(deploy, n, seed), measured, store,
+                        writer="direct", config=cfg, progress=progress)
+                rows = store_dataset(store, deploy, measured)
+                gs = [Genotype.from_string(r["genotype"]) for r in rows]
+                for t in measured:
+                    y = [r[f"{t}_ms"] for r in rows]
+                    m = LinearCostModel.fit(deploy, gs, y, t, machine="local")
+                    m.info["data"] = {"source": str(store), "rows": len(y)}
+                    m.save(tmp / f"{t}.json")
             for t in targets:
-                y = [r[f"{t}_ms"] for r in rows]
-                m = LinearCostModel.fit(deploy, gs, y, t, machine="local")
-                m.info["data"] = {"source": str(store), "rows": len(y)}
-                m.save(tmp / f"{t}.json")
+                if t not in measured:
+                    simulated_cost_model(deploy, t).save(tmp / f"{t}.json")
             factors = None
         if factors is None or len(factors) != len(targets):
             factors = reference_factors(targets, store, input_size=size)
@@ -467,6 +499,7 @@ def _report(out: Path, result: dict[str, Any], train_metrics: dict[str, Any],
         "test_top5": train_metrics.get("test_top5"),
         "test_images": train_metrics.get("test_images"),
         "converged": converged, "splits": splits.describe(),
+        "mn_norm_target": float(result.get("reward", {}).get("mn_norm_target", 1.0)),
         "exported": {t: str(p) for t, p in exported.items()},
     }
     summary["exported_latency_ms"] = {
@@ -482,7 +515,8 @@ def _report(out: Path, result: dict[str, Any], train_metrics: dict[str, Any],
                                for r in paper.rows if r.model in NAMED_REWARDS}
     report.notes.append(f"searched: {found.name} ({mode} reward), test top-1 of the "
                         f"retrained proxy {summary['test_top1']} ({summary['test_images']} test "
-                        f"images no stage before it read); predicted MN-Norm avg "
+                        f"images no stage before it read); MN-Norm target "
+                        f"{summary['mn_norm_target']:g}, predicted MN-Norm avg "
                         f"{pred.get('mn_norm_avg')}, max {pred.get('mn_norm_max')}")
     if not converged:
         report.notes.append("the search did NOT converge (accepted with --accept-unconverged): "

@@ -31,7 +31,8 @@ from mhzoo.search.jsonfile import read_json
 
 __all__ = ["CHECKPOINTS", "HISTORY", "MODEL", "REGENERATE", "RUN_FILE", "SEARCH", "TENSORBOARD",
            "TRAIN", "RunKind", "check_run_dir", "first_difference", "read_history", "read_run",
-           "restore_checkpoint", "tensorboard_scalar", "write_history", "write_run"]
+           "restore_checkpoint", "tensorboard_scalar", "without_notes", "write_history",
+           "write_run"]
 
 RUN_FILE = "run.json"
 HISTORY = "history.json"
@@ -101,6 +102,14 @@ def _short(v: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+def without_notes(v: Any) -> Any:
+    """``v`` without its ``notes`` entries at any depth: free text (where a preset's values come
+    from) is not part of a run's identity, so rewording it never strands a run folder."""
+    if isinstance(v, dict):
+        return {k: without_notes(x) for k, x in v.items() if k != "notes"}
+    return v
+
+
 def first_difference(old: Any, new: Any, key: str) -> str | None:
     """``"key.sub: old vs new"`` for the first nested field where ``old`` and ``new`` differ
     (``None`` when they are equal)."""
@@ -145,7 +154,8 @@ def check_run_dir(out: str | os.PathLike, kind: RunKind, request: dict[str, Any]
         keys = kind.identity if kind.identity is not None else tuple(
             sorted(set(old) | set(request)))
         for key in keys:
-            diff = first_difference(old.get(key), request.get(key), key)
+            diff = first_difference(without_notes(old.get(key)),
+                                    without_notes(request.get(key)), key)
             if diff:
                 raise ValueError(f"output folder {p} holds another {kind.label} ({diff}); give a "
                                  f"new folder to start a new one")

@@ -90,7 +90,7 @@ def main() -> None:
     ap.add_argument("--reward", default="max")
     ap.add_argument("--steps", type=int, default=None)
     ap.add_argument("--mn-norm-target", type=float, default=1.0,
-                    help="MN-Norm target of avg / max rewards (the paper: 1)")
+                    help="MN-Norm target of the reward (the paper: 1; single:T: x C_T)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--retrain", type=int, default=0, help="random architectures to compare")
     ap.add_argument("--retrain-minutes", type=float, default=20.0)

@@ -59,9 +59,11 @@ __all__ = ["run_cmd"]
               help="Reward slope beta of eq. 6-8 (default: the preset's; the paper's -0.07, "
                    "cpu-proxy -0.3).")
 @click.option("--latency-target", type=float, default=None,
-              help="L0 (ms) of a single:TARGET reward (default: the target's C_i).")
+              help="L0 (ms) of a single:TARGET reward (default: --mn-norm-target x the "
+                   "target's C_i).")
 @click.option("--mn-norm-target", type=float, default=1.0, show_default=True,
-              help="MN-Norm target of avg / max rewards.")
+              help="MN-Norm target of avg / max rewards; a single:TARGET reward aims at "
+                   "it x C_TARGET.")
 @click.option("--hardware-weights", default=None, metavar="T=W,...",
               help="Per-target importance (paper section 5.2, case 2).")
 @click.option("--seed", type=int, default=0, show_default=True)

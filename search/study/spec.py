@@ -121,6 +121,9 @@ class StudySpec:
     def __post_init__(self) -> None:
         if self.name not in ("A", "B"):
             raise ValueError(f"unknown study {self.name!r}; expected A or B")
+        if self.regenerate_max and self.space != "multi_hardware":
+            raise ValueError("regenerate_max runs `mhzoo regenerate multi_max`, a "
+                             f"multi_hardware search; this study's space is {self.space!r}")
         t = self.mn_norm_target
         if isinstance(t, str):
             if percentile_of(t) is None:

@@ -126,10 +126,9 @@ def run_study(spec: StudySpec, out: str | os.PathLike, data: Any, *,
         _cost_models_b(ctx)
     plan = ledger.run("plan", lambda: _plan(ctx), ["plan.json"])
     for label, search in _searches(ctx, plan).items():
-        if label == "max" and spec.regenerate_max:
-            ledger.run("search/max", lambda s=search: _regenerate_max(ctx, s),
-                       [f"{REGENERATE_DIR}/search/search_result.json",
-                        f"{REGENERATE_DIR}/report.json"])
+        if label == "max" and spec.regenerate_max:  # regenerate's search only, for now
+            ledger.run("search/max", lambda s=search: _regenerate_max(ctx, s, "search"),
+                       [f"{REGENERATE_DIR}/search/search_result.json"])
             continue
         ledger.run(f"search/{label}", lambda s=search, lb=label: _search(ctx, lb, s),
                    [f"search/{label}/search_result.json"])
@@ -142,6 +141,10 @@ def run_study(spec: StudySpec, out: str | os.PathLike, data: Any, *,
         if e["name"] in second:
             _train_stage(ctx, e, 1)
     ledger.run("latency", lambda: _latency(ctx, entries), ["latency.json"])
+    if spec.regenerate_max:  # the rest of regenerate's chain (its search is done: skipped)
+        search = _searches(ctx, plan)["max"]
+        ledger.run("regenerate/multi_max", lambda: _regenerate_max(ctx, search, None),
+                   [f"{REGENERATE_DIR}/report.json"])
     from mhzoo.search.study.report import write_report
 
     return ledger.run("report", lambda: write_report(ctx, plan, entries, second),
@@ -323,7 +326,13 @@ def _mn_norm_target(ctx: StudyContext) -> dict[str, Any]:
 def _searches(ctx: StudyContext, plan: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """``{label: {"reward", "targets", "mn_norm_target"}}`` of every search of the study (one
     MN-Norm target for all; an eq. 6 search aims at that target times its ``C_T``)."""
-    target = plan.get("mn_norm_target", ctx.spec.mn_norm_target)
+    if "mn_norm_target" in plan:
+        target = plan["mn_norm_target"]
+    elif percentile_of(ctx.spec.mn_norm_target) is None:
+        target = float(ctx.spec.mn_norm_target)
+    else:
+        raise ValueError("plan.json has no MN-Norm target (written by an older mhzoo); remove "
+                         "it and its ledger entry to plan again")
     out: dict[str, dict[str, Any]] = {
         "avg": {"reward": "avg", "targets": plan["targets"]},
         "max": {"reward": "max", "targets": plan["targets"]}}
@@ -369,35 +378,53 @@ def _search(ctx: StudyContext, label: str, s: dict[str, Any]) -> dict[str, Any]:
     conv = res.get("convergence") or {}
     return {"genotype": res.get("genotype_string"), "predicted": res.get("predicted"),
             "converged": conv.get("converged"), "reward": s["reward"],
-            "targets": s["targets"], "left_out": s.get("left_out")}
+            "targets": s["targets"], "left_out": s.get("left_out"),
+            "search_seconds": (res.get("search") or {}).get("seconds")}
+
+
+def _regenerate_preset(spec: StudySpec) -> Any:
+    """The search preset regenerate gets: the preset's name when the study runs it as it is
+    (then the printed command is the run's own and resumes its folder), else its config."""
+    from mhzoo.search.tunas.config import get_search_preset
+
+    cfg = search_config(spec)
+    return spec.search_preset if cfg == get_search_preset(spec.search_preset) else cfg
 
 
 def regenerate_command(ctx: StudyContext, s: dict[str, Any]) -> str:
-    """The ``mhzoo regenerate multi_max`` command line of the study's eq. 8 search (what
-    :func:`_regenerate_max` runs through the Python API)."""
+    """The ``mhzoo regenerate multi_max`` command line of the study's eq. 8 search and its
+    chain (what :func:`_regenerate_max` runs through the Python API); when the study changes
+    the preset's search settings it says so (the command then starts a like run, not this
+    one)."""
     spec = ctx.spec
-    over = dict(spec.search_overrides)
+    epochs = dict(spec.train_overrides).get("epochs")
+    preset = _regenerate_preset(spec)
     parts = ["mhzoo regenerate multi_max", f"--data {ctx.source.root}",
              f"--cost-models {ctx.path('costmodels')}", f"--targets {','.join(s['targets'])}",
-             f"--mn-norm-target {s['mn_norm_target']:g}"]
-    if "steps" in over:
-        parts.append(f"--steps {over.pop('steps')}")
-    epochs = dict(spec.train_overrides).get("epochs")
+             f"--mn-norm-target {float(s['mn_norm_target']):g}",
+             f"--preset {spec.search_preset}", f"--train-preset {spec.train_preset}",
+             "--seed 0"]
     if epochs is not None:
-        parts.append(f"--epochs {epochs:g}")
+        parts.append(f"--epochs {float(epochs):g}")
     if spec.tiny:
         parts.append("--tiny")
     parts += ["--accept-unconverged", f"-o {ctx.path(REGENERATE_DIR)}"]
     cmd = " ".join(parts)
-    if (over and not spec.tiny) or spec.search_proxy is not None:
-        cmd += f"  (with the study's search settings {sorted(over)}: Python API)"
+    if not isinstance(preset, str):
+        changed = sorted(dict(spec.search_overrides)) + (
+            ["proxy"] if spec.search_proxy is not None else [])
+        cmd += (f"  # run through the Python API with the study's search settings "
+                f"({', '.join(changed)} changed from {spec.search_preset}): this command "
+                "starts a like run in a new folder")
     return cmd
 
 
-def _regenerate_max(ctx: StudyContext, s: dict[str, Any]) -> dict[str, Any]:
-    """The eq. 8 search as ``mhzoo regenerate multi_max`` (search -> retraining at the study's
-    epochs -> float / int8 export -> benchmark -> report) on the study's targets and cost
-    models; an unconverged search goes on and is recorded as such."""
+def _regenerate_max(ctx: StudyContext, s: dict[str, Any], stop_after: str | None
+                    ) -> dict[str, Any]:
+    """The eq. 8 search as ``mhzoo regenerate multi_max`` on the study's targets and cost
+    models: ``stop_after="search"`` runs its search only (stage ``search/max``); ``None`` the
+    rest of its chain (retraining at the study's epochs, float / int8 export, benchmark,
+    report; stage ``regenerate/multi_max``). An unconverged search goes on, recorded as such."""
     from mhzoo._quiet import import_tensorflow_quietly
     from mhzoo.search.regenerate import RegenerateRequest, regenerate
 
@@ -406,23 +433,24 @@ def _regenerate_max(ctx: StudyContext, s: dict[str, Any]) -> dict[str, Any]:
     import_tensorflow_quietly()
     summary = regenerate(RegenerateRequest(
         folder, "max", str(ctx.source.root), cost_models=ctx.path("costmodels"),
-        targets=tuple(s["targets"]), preset=search_config(spec), train_preset=spec.train_preset,
-        tiny=spec.tiny, mn_norm_target=s["mn_norm_target"],
+        targets=tuple(s["targets"]), preset=_regenerate_preset(spec),
+        train_preset=spec.train_preset, tiny=spec.tiny, mn_norm_target=s["mn_norm_target"],
         epochs=dict(spec.train_overrides).get("epochs"), accept_unconverged=True,
-        progress=ctx.progress, echo=ctx.echo))
+        stop_after=stop_after, progress=ctx.progress, echo=ctx.echo))
     res = json.loads((folder / "search" / "search_result.json").read_text())
     conv = res.get("convergence") or {}
-    return {"genotype": res.get("genotype_string"), "predicted": res.get("predicted"),
-            "converged": conv.get("converged"), "reward": s["reward"],
-            "targets": s["targets"], "left_out": None,
-            "search_seconds": (summary.get("stage_seconds") or {}).get("search"),
-            "regenerate": {"command": regenerate_command(ctx, s), "folder": REGENERATE_DIR,
-                           "test_top1": summary.get("test_top1"),
-                           "test_images": summary.get("test_images"),
-                           "measured": summary.get("measured"),
-                           "converged": summary.get("converged"),
-                           "stage_seconds": summary.get("stage_seconds"),
-                           "seconds": summary.get("seconds")}}
+    if stop_after == "search":
+        return {"genotype": res.get("genotype_string"), "predicted": res.get("predicted"),
+                "converged": conv.get("converged"), "reward": s["reward"],
+                "targets": s["targets"], "left_out": None,
+                "search_seconds": (res.get("search") or {}).get("seconds"),
+                "folder": f"{REGENERATE_DIR}/search"}
+    return {"command": regenerate_command(ctx, s), "folder": REGENERATE_DIR,
+            "test_top1": summary.get("test_top1"), "test_images": summary.get("test_images"),
+            "epochs": summary.get("epochs"), "mn_norm_target": summary.get("mn_norm_target"),
+            "measured": summary.get("measured"), "predicted": summary.get("predicted"),
+            "converged": summary.get("converged"), "stage_seconds": summary.get("stage_seconds"),
+            "seconds": summary.get("seconds")}
 
 
 # ---------------------------------------------------------------------------- random

@@ -126,17 +126,17 @@ class SearchRequest:
         object.__setattr__(self, "weights", _per_target("hardware weight", self.weights))
         _positive("the MN-Norm target", self.mn_norm_target)
         _positive("the latency target", self.latency_target)
-        if self.latency_target is not None and self.mn_norm_target != 1.0:
-            raise ValueError("give a single:TARGET reward's aim as --latency-target (ms) or as "
-                             "--mn-norm-target (x its MN-Norm factor), not both")
         for label, v in (("limit_train", self.limit_train),
                          ("limit_held_out", self.limit_held_out), ("max_steps", self.max_steps)):
             _positive(label, v, integer=True)
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
             raise ValueError(f"seed must be an integer, got {self.seed!r}")
         if self.latency_target is not None and self.objective.normalized:
-            raise ValueError(f"{self.reward} rewards aim at MN-Norm 1; --latency-target is for "
-                             "single:TARGET rewards")
+            raise ValueError(f"{self.reward} rewards aim at an MN-Norm target "
+                             "(--mn-norm-target); --latency-target is for single:TARGET rewards")
+        if self.latency_target is not None and self.mn_norm_target != 1.0:
+            raise ValueError("give a single:TARGET reward's aim as --latency-target (ms) or as "
+                             "--mn-norm-target (x its MN-Norm factor), not both")
 
 
 @dataclass
@@ -195,11 +195,18 @@ class PreparedSearch:
         def plain(options: Mapping[str, Any]) -> dict[str, Any]:
             return {k: list(v) if isinstance(v, tuple) else v for k, v in options.items()}
 
+        reward: dict[str, Any] = {"name": r.reward, "mn_norm_target": r.mn_norm_target,
+                                  "latency_target": r.latency_target, "weights": r.weights}
+        which = r.objective.target
+        if which is not None and r.latency_target is None and r.mn_norm_target != 1.0:
+            # an eq. 6 search aimed at mn_norm_target x C_T (before that rule, at C_T): the
+            # effective aim is part of the identity, so an older folder is refused, not re-aimed
+            reward["target_ms"] = (None if self.factors is None or which not in self.factors
+                                   else self.factors[which] * r.mn_norm_target)
         return {
             "space": self.space.name, "space_options": plain(self.space.options),
             "deploy_options": plain(self.deploy_space.options),
-            "reward": {"name": r.reward, "mn_norm_target": r.mn_norm_target,
-                       "latency_target": r.latency_target, "weights": r.weights},
+            "reward": reward,
             "targets": list(self.models), "cost_models": model_digest(self.models),
             "factors": self.factors,
             "data": {"root": self.source.root, "kind": self.source.kind,

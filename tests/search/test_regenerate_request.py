@@ -48,6 +48,9 @@ def test_single_reward_aims_at_mn_norm_target_times_its_factor(shared_data, tmp_
     assert target == pytest.approx(1.25 * factors["cpu_int8"])
     reward = p.make_reward(InGraphCost(p.models))
     assert float(reward.objective.target) == pytest.approx(1.25 * factors["cpu_int8"])
+    # the effective aim is part of the run's identity (an older folder aimed at C_T is refused)
+    rec = p.record(1, 32, 10)["reward"]
+    assert rec["target_ms"] == pytest.approx(1.25 * factors["cpu_int8"])
     # the default (MN-Norm 1) keeps the factor itself
     p1 = prepare_search(SearchRequest(reward="single:cpu_int8", **common))
     assert search_cost(p1)[1] == pytest.approx(factors["cpu_int8"])

@@ -17,6 +17,8 @@ def test_another_request_names_the_nested_field(tmp_path):
     with pytest.raises(ValueError, match=r"recipe\.epochs: 2\.0 vs 3\.0"):
         runs.check_run_dir(out, runs.TRAIN, {"recipe": {**recipe, "epochs": 3.0}})
     assert runs.check_run_dir(out, runs.TRAIN, {"recipe": recipe})["status"] == "running"
+    # reworded notes (free text) do not strand the run: a rerun resumes it
+    assert runs.check_run_dir(out, runs.TRAIN, {"recipe": {**recipe, "notes": "reworded"}})
     # a run of another kind is "something else"
     with pytest.raises(ValueError, match="holds something else"):
         runs.check_run_dir(out, runs.SEARCH, None)

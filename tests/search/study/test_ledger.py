@@ -165,6 +165,8 @@ def test_study_presets():
         with pytest.raises(ValueError, match="mn_norm_target"):
             a.replace(mn_norm_target=bad)
     assert a.replace(mn_norm_target="p2.5").mn_norm_target == "p2.5"
+    with pytest.raises(ValueError, match="regenerate_max"):
+        b.replace(regenerate_max=True)
 
 
 def test_cli_bad_input_is_one_line(tmp_path):

@@ -77,6 +77,7 @@ def test_study_a_tiny_killed_and_resumed(shared_data, tmp_path):
         assert (reg / f).is_file(), f
     assert "## mhzoo regenerate multi_max on these targets" in text
     assert "mhzoo regenerate multi_max --data" in text and "--tiny" in text
+    assert "Python API" in text  # the tiny study changes the preset's search settings
     plan = json.loads((out / "plan.json").read_text())
     reg_result = json.loads((reg / "search" / "search_result.json").read_text())
     assert reg_result["reward"]["mn_norm_target"] == plan["mn_norm_target"]
