@@ -302,10 +302,11 @@ def regenerate(request: RegenerateRequest | str | os.PathLike, **fields: Any
                 "search_seconds": (result.get("search") or {}).get("seconds"),
                 "stage_seconds": times}
     done = stage("train")
+    epochs = r.epochs if r.epochs is not None else budget.train_overrides.get(
+        "epochs", get_preset(r.train_preset).epochs)
     trained = train(TrainRequest(
         str(result_path), source, out / "train", preset=r.train_preset,
-        overrides={**budget.train_overrides, **split_sizes,
-                   **({} if r.epochs is None else {"epochs": r.epochs})},
+        overrides={**budget.train_overrides, **split_sizes, "epochs": epochs},
         final_train=True, seed=r.seed,
         strategy=r.strategy, limit_train=budget.train_limits[0],
         limit_held_out=budget.train_limits[1], progress=r.progress, log_every=10))
@@ -323,7 +324,7 @@ def regenerate(request: RegenerateRequest | str | os.PathLike, **fields: Any
     summary = _report(out, result, trained.metrics, records, ts, deploy, budget, exported,
                       converged, splits)
     done()
-    summary["epochs"] = r.epochs if r.epochs is not None else get_preset(r.train_preset).epochs
+    summary["epochs"] = epochs
     summary["stage_seconds"] = times
     summary["seconds"] = round(time.perf_counter() - t0, 1)
     atomic_write_text(out / "report.json", json.dumps(summary, indent=1, default=str) + "\n")

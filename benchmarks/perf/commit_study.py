@@ -30,12 +30,13 @@ SEARCH_FILES = ("search_result.json", "convergence.png", "run.json")
 
 
 def _searches(study: Path) -> dict[str, Path]:
-    """``{label: folder}`` of every search folder of the study that has a result."""
+    """``{label: folder}`` of every search folder of the study (those without a result yet
+    copy nothing)."""
     out = {p.name: p for p in sorted((study / "search").glob("*")) if p.is_dir()}
     reg = study / "regenerate_multi_max" / "search"
     if reg.is_dir():
         out["max"] = reg
-    return {k: v for k, v in out.items() if (v / "search_result.json").is_file()}
+    return out
 
 
 def status_lines(ledger: dict[str, Any]) -> list[str]:

@@ -374,7 +374,12 @@ def _search(ctx: StudyContext, label: str, s: dict[str, Any]) -> dict[str, Any]:
     outcome = run_search(request)
     if not outcome.finished:
         raise RuntimeError(f"search {label} stopped at step {outcome.step}")
-    res = json.loads(ctx.path("search", label, "search_result.json").read_text())
+    return _search_value(ctx.path("search", label), s)
+
+
+def _search_value(folder: Path, s: dict[str, Any]) -> dict[str, Any]:
+    """A finished search's ledger value: its result, verdict and own clock (all its runs)."""
+    res = json.loads((folder / "search_result.json").read_text())
     conv = res.get("convergence") or {}
     return {"genotype": res.get("genotype_string"), "predicted": res.get("predicted"),
             "converged": conv.get("converged"), "reward": s["reward"],
@@ -437,14 +442,8 @@ def _regenerate_max(ctx: StudyContext, s: dict[str, Any], stop_after: str | None
         train_preset=spec.train_preset, tiny=spec.tiny, mn_norm_target=s["mn_norm_target"],
         epochs=dict(spec.train_overrides).get("epochs"), accept_unconverged=True,
         stop_after=stop_after, progress=ctx.progress, echo=ctx.echo))
-    res = json.loads((folder / "search" / "search_result.json").read_text())
-    conv = res.get("convergence") or {}
     if stop_after == "search":
-        return {"genotype": res.get("genotype_string"), "predicted": res.get("predicted"),
-                "converged": conv.get("converged"), "reward": s["reward"],
-                "targets": s["targets"], "left_out": None,
-                "search_seconds": (res.get("search") or {}).get("seconds"),
-                "folder": f"{REGENERATE_DIR}/search"}
+        return {**_search_value(folder / "search", s), "folder": f"{REGENERATE_DIR}/search"}
     return {"command": regenerate_command(ctx, s), "folder": REGENERATE_DIR,
             "test_top1": summary.get("test_top1"), "test_images": summary.get("test_images"),
             "epochs": summary.get("epochs"), "mn_norm_target": summary.get("mn_norm_target"),

@@ -193,9 +193,7 @@ def search_cost(prepared: Any) -> tuple[Callable[[np.ndarray], np.ndarray], floa
     if obj.mode in ("avg", "max"):
         target = float(r.mn_norm_target)
     else:
-        factor = (prepared.factors or {}).get(obj.target)
-        target = r.latency_target if r.latency_target is not None else (
-            None if factor is None else factor * float(r.mn_norm_target))
+        target = prepared.single_target_ms
         if target is None:
             raise ValueError(f"reward {obj.name} has no latency target")
     fn = cost_function(prepared.deploy_space, prepared.models, mode=obj.mode,

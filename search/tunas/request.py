@@ -174,6 +174,19 @@ class PreparedSearch:
         """``(limit_train, limit_held_out)``."""
         return self.request.limit_train, self.request.limit_held_out
 
+    @property
+    def single_target_ms(self) -> float | None:
+        """An eq. 6 reward's aim ``L0`` (ms): ``latency_target``, else ``mn_norm_target x C_T``
+        (``None`` for avg / max rewards, or without the target's factor)."""
+        r = self.request
+        which = r.objective.target
+        if which is None:
+            return None
+        if r.latency_target is not None:
+            return float(r.latency_target)
+        factor = (self.factors or {}).get(which)
+        return None if factor is None else factor * float(r.mn_norm_target)
+
     def make_reward(self, cost: Any) -> Any:
         """The reward over the in-graph ``cost`` (imports TensorFlow)."""
         from mhzoo.search.tunas.rewards import make_reward  # function-level: TensorFlow
@@ -197,12 +210,11 @@ class PreparedSearch:
 
         reward: dict[str, Any] = {"name": r.reward, "mn_norm_target": r.mn_norm_target,
                                   "latency_target": r.latency_target, "weights": r.weights}
-        which = r.objective.target
-        if which is not None and r.latency_target is None and r.mn_norm_target != 1.0:
+        if r.objective.target is not None and r.latency_target is None \
+                and r.mn_norm_target != 1.0:
             # an eq. 6 search aimed at mn_norm_target x C_T (before that rule, at C_T): the
             # effective aim is part of the identity, so an older folder is refused, not re-aimed
-            reward["target_ms"] = (None if self.factors is None or which not in self.factors
-                                   else self.factors[which] * r.mn_norm_target)
+            reward["target_ms"] = self.single_target_ms
         return {
             "space": self.space.name, "space_options": plain(self.space.options),
             "deploy_options": plain(self.deploy_space.options),
