@@ -67,10 +67,10 @@ def _setup(run: Path, cost_models: list[str], data: str
         if diff and key in ("cost_models", "factors"):  # the costs are re-predicted: say so
             warnings.append(f"the neighbours' costs use other cost models than the run ({diff})")
         elif diff:
-            raise SystemExit(f"error: these inputs rebuild another search than {run} ({diff})")
+            raise ValueError(f"these inputs rebuild another search than {run} ({diff})")
     latest = tf.train.latest_checkpoint(str(run / "checkpoints"))
     if latest is None:
-        raise SystemExit(f"error: no checkpoint in {run / 'checkpoints'}")
+        raise ValueError(f"no checkpoint in {run / 'checkpoints'}")
     step.checkpoint().restore(latest).assert_existing_objects_matched()
     return p, step, list(result["proxy_genotype"]["indices"]), warnings
 
@@ -206,7 +206,11 @@ def main(argv: list[str] | None = None) -> int:
                   file=sys.stderr)
             return 2
         t0 = time.time()
-        res = measure(a.run, a.cost_models, a.data, a.images)
+        try:
+            res = measure(a.run, a.cost_models, a.data, a.images)
+        except ValueError as exc:  # one line, exit 2
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
         res["seconds"] = round(time.time() - t0, 1)
         res["command"] = " ".join(["python benchmarks/perf/proxy_accuracy_slope.py",
                                    *(argv if argv is not None else sys.argv[1:])])
