@@ -533,7 +533,8 @@ def model_entries(ctx: StudyContext, plan: dict[str, Any]) -> list[dict[str, Any
     for k, a in enumerate(rnd["archs"]):
         save(a["genotype"], ctx.path("models", f"random_{k}.json"))
         out.append({"name": f"random_{k}", "kind": "random",
-                    "ref": str(ctx.path("models", f"random_{k}.json")), "genotype": a["genotype"]})
+                    "ref": str(ctx.path("models", f"random_{k}.json")), "genotype": a["genotype"],
+                    "matched_to": a.get("matched_to")})
     for b in ctx.spec.baselines:
         g = None
         try:  # the published models are points of the multi_hardware space

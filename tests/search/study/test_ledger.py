@@ -209,24 +209,31 @@ def test_second_seeds_rule(tmp_path):
 def test_claims_read_the_rows():
     from mhzoo.search.study.report import _claims
 
-    def row(model, kind, top1, lat, avg, mx):
+    def row(model, kind, top1, lat, avg, mx, matched_to=None):
         return {"model": model, "kind": kind, "top1": top1, "latency_ms": lat,
-                "mn_norm_avg": avg, "mn_norm_max": mx}
+                "mn_norm_avg": avg, "mn_norm_max": mx, "matched_to": matched_to}
 
     ts = ["a", "b"]
     rows = [row("max", "searched", 70.0, {"a": 2.0, "b": 2.0}, 1.0, 1.0),
             row("single_a", "searched", 70.5, {"a": 1.0, "b": 4.0}, 1.25, 2.0),
             row("single_b", "searched", 69.5, {"a": 3.0, "b": 1.5}, 1.1, 1.5),
-            row("random_0", "random", 66.0, {"a": 2.0, "b": 2.1}, 1.0, 1.05),
-            row("random_1", "random", 68.0, {"a": 2.1, "b": 2.0}, 1.0, 1.05)]
+            row("random_0", "random", 66.0, {"a": 2.0, "b": 2.1}, 1.0, 1.05, "max"),
+            row("random_1", "random", 68.0, {"a": 2.1, "b": 2.0}, 1.0, 1.05, "single_a"),
+            row("random_2", "random", 69.0, {"a": 2.1, "b": 2.0}, 1.0, 1.05, "single_b")]
     c = _claims(rows, ts, 2.0)
     assert c[0]["held"] is True  # max has the lowest MN-Norm max within 2 points
     assert c[1]["held"] is True and c[1]["numbers"]["slowest_of_searched_on"] == ["b"]
     assert c[2]["held"] is True and c[2]["numbers"]["slowest_of_searched_on"] == ["a"]
-    assert all(x["held"] for x in c[3:]) and len(c) == 6
+    # each searched model against the random architecture drawn at its own MN-Norm
+    assert [x["numbers"]["matched_random"] for x in c[3:6]] == [
+        {"random_0": 66.0}, {"random_1": 68.0}, {"random_2": 69.0}]
+    assert all(x["held"] for x in c[3:]) and len(c) == 7
+    assert c[5]["note"] and not c[3]["note"]  # 0.5 points: within the band, said so
     rows[1]["mn_norm_max"] = 0.9  # now a single model beats max on MN-Norm max
-    rows[0]["top1"] = 68.9  # and max falls inside the random band
-    rows[4]["top1"] = 69.0
+    rows[0]["top1"] = 69.0  # and max falls below its matched random architecture
+    rows[3]["top1"] = 69.5
+    rows[2]["top1"] = 68.5  # single_b too
     c = _claims(rows, ts, 2.0)
     assert c[0]["held"] is False and "single_a" in c[0]["note"]
-    assert [x["held"] for x in c[3:]] == [False, True, True]
+    assert [x["held"] for x in c[3:]] == [False, True, False, False]
+    assert c[6]["numbers"] == {"above": 1, "of": 3}
