@@ -33,5 +33,6 @@ def study_cmd(name: str, data: str, out_dir: str, tiny: bool, progress: bool) ->
         raise click.UsageError(f"--data not found: {data}")
     spec = study_spec(name, tiny=tiny)
     summary = run_study(spec, out_dir, data, echo=click.echo, progress=progress)
-    click.echo(f"study {spec.name}: {summary['rows']} models; {summary['claims_held']} of "
-               f"{summary['claims']} claims held -> {Path(out_dir) / 'report' / 'study.md'}")
+    click.echo(f"study {spec.name}: {summary['rows']} models; of {summary['claims']} claims "
+               f"{summary['claims_held']} held, {summary.get('claims_inconclusive', 0)} "
+               f"inconclusive -> {Path(out_dir) / 'report' / 'study.md'}")

@@ -47,6 +47,8 @@ from mhzoo.search.study.spec import (
 __all__ = ["StudyContext", "model_entries", "run_study", "search_config"]
 
 REFERENCE = "mobilenet_v1"
+#: the latency stage's row of the reference model (not a model of the study)
+REFERENCE_ROW = "reference:mobilenet_v1"
 REGENERATE_DIR = "regenerate_multi_max"
 
 
@@ -627,6 +629,9 @@ def _latency_a(ctx: StudyContext, entries: list[dict[str, Any]]) -> dict[str, An
     cfg = RunConfig(**spec.bench_config) if spec.bench_config else FAST_CONFIG
     size, classes = spec.deploy_size, 1000
     specs = {e["name"]: _deploy_spec(ctx, e) for e in entries}
+    # MobileNetV1 1.0 in the same interleaved passes: the MN-Norm of this stage's timings is
+    # then a ratio measured side by side (the folder's C_i were timed on another day)
+    specs[REFERENCE_ROW] = _deploy_spec(ctx, {"genotype": None, "ref": REFERENCE})
     mid = machine_id()
     lat: dict[str, dict[str, float]] = {n: {} for n in specs}
     passes: dict[str, dict[str, list[float]]] = {n: {} for n in specs}
@@ -655,8 +660,11 @@ def _latency_a(ctx: StudyContext, entries: list[dict[str, Any]]) -> dict[str, An
                 lat[name][t.name] = float(v)
                 if not t.is_simulated:
                     passes[name][t.name] = list((rec.info or {}).get("pass_medians") or [])
+    reference = lat.pop(REFERENCE_ROW)
+    passes.pop(REFERENCE_ROW)
     return {"latency_ms": lat, "pass_medians": passes, "input_size": size,
-            "factors_ms": cm["factors_ms"], "simulated": cm["simulated"], "machine": mid,
+            "factors_ms": cm["factors_ms"], "reference_ms": reference,
+            "simulated": cm["simulated"], "machine": mid,
             "how": {t.name: "simulated (ZigZag layer tables)" if t.is_simulated else
                     f"measured, {spec.passes} passes, thread CPU time, direct writer"
                     for t in targets}}

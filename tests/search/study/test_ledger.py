@@ -209,31 +209,71 @@ def test_second_seeds_rule(tmp_path):
 def test_claims_read_the_rows():
     from mhzoo.search.study.report import _claims
 
-    def row(model, kind, top1, lat, avg, mx, matched_to=None):
+    def row(model, kind, top1, lat, avg, mx, matched_to=None, spread=None):
         return {"model": model, "kind": kind, "top1": top1, "latency_ms": lat,
-                "mn_norm_avg": avg, "mn_norm_max": mx, "matched_to": matched_to}
+                "mn_norm_avg": avg, "mn_norm_max": mx, "matched_to": matched_to,
+                "top1_spread": spread}
 
     ts = ["a", "b"]
-    rows = [row("max", "searched", 70.0, {"a": 2.0, "b": 2.0}, 1.0, 1.0),
-            row("single_a", "searched", 70.5, {"a": 1.0, "b": 4.0}, 1.25, 2.0),
-            row("single_b", "searched", 69.5, {"a": 3.0, "b": 1.5}, 1.1, 1.5),
-            row("random_0", "random", 66.0, {"a": 2.0, "b": 2.1}, 1.0, 1.05, "max"),
-            row("random_1", "random", 68.0, {"a": 2.1, "b": 2.0}, 1.0, 1.05, "single_a"),
-            row("random_2", "random", 69.0, {"a": 2.1, "b": 2.0}, 1.0, 1.05, "single_b")]
-    c = _claims(rows, ts, 2.0)
-    assert c[0]["held"] is True  # max has the lowest MN-Norm max within 2 points
-    assert c[1]["held"] is True and c[1]["numbers"]["slowest_of_searched_on"] == ["b"]
-    assert c[2]["held"] is True and c[2]["numbers"]["slowest_of_searched_on"] == ["a"]
-    # each searched model against the random architecture drawn at its own MN-Norm
-    assert [x["numbers"]["matched_random"] for x in c[3:6]] == [
-        {"random_0": 66.0}, {"random_1": 68.0}, {"random_2": 69.0}]
-    assert all(x["held"] for x in c[3:]) and len(c) == 7
-    assert c[5]["note"] and not c[3]["note"]  # 0.5 points: within the band, said so
-    rows[1]["mn_norm_max"] = 0.9  # now a single model beats max on MN-Norm max
-    rows[0]["top1"] = 69.0  # and max falls below its matched random architecture
-    rows[3]["top1"] = 69.5
-    rows[2]["top1"] = 68.5  # single_b too
-    c = _claims(rows, ts, 2.0)
-    assert c[0]["held"] is False and "single_a" in c[0]["note"]
-    assert [x["held"] for x in c[3:]] == [False, True, False, False]
-    assert c[6]["numbers"] == {"above": 1, "of": 3}
+    f = {"a": 1.0, "b": 1.0}
+    rows = [row("max", "searched", 70.0, {"a": 2.0, "b": 2.0}, 2.0, 2.0),
+            row("single_a", "searched", 69.0, {"a": 1.5, "b": 4.0}, 2.75, 4.0),
+            row("single_b", "searched", 69.5, {"a": 3.0, "b": 1.5}, 2.25, 3.0),
+            row("random_0", "random", 66.0, {"a": 2.0, "b": 2.1}, 2.05, 2.1, "max"),
+            row("random_1", "random", 66.0, {"a": 2.1, "b": 2.0}, 2.05, 2.1, "single_a"),
+            row("random_2", "random", 68.5, {"a": 2.1, "b": 2.0}, 2.05, 2.1, "single_b")]
+    c = _claims(rows, ts, 2.0, f)
+    verdicts = [x["verdict"] for x in c]
+    # max: lowest MN-Norm max of the models at least as accurate within 2 points;
+    # single_a / single_b: on the front on their own target, dominated by max on the other;
+    # random: max +4 and single_a +3 above their matched random, single_b +1 (inside the noise)
+    assert verdicts == ["HELD", "HELD", "HELD", "HELD", "HELD", "INCONCLUSIVE", "HELD"], verdicts
+    assert c[1]["numbers"]["faster_and_as_accurate_elsewhere"] == {"b": ["max", "single_b"]}
+    assert [x["numbers"]["matched_random"].keys() for x in c[3:6]] == [
+        {"random_0": 0}.keys(), {"random_1": 0}.keys(), {"random_2": 0}.keys()]
+    assert c[6]["numbers"] | {"mean_difference_points": 0} == {
+        "above": 2, "below": 0, "within_noise": 1, "mean_difference_points": 0,
+        "noise_points": 2.0}
+    # a single model with a lower MN-Norm max at max's accuracy: the eq. 8 claim fails
+    rows[1]["mn_norm_max"], rows[1]["top1"] = 1.5, 70.5
+    c = _claims(rows, ts, 2.0, f)
+    assert c[0]["verdict"] == "did NOT hold" and "single_a" in c[0]["note"]
+    # a measured two-seed spread of 5 points widens the noise: max's +4 becomes inconclusive
+    rows[0]["top1_spread"] = 5.0
+    c = _claims(rows, ts, 2.0, f)
+    assert c[3]["verdict"] == "INCONCLUSIVE" and c[-1]["numbers"]["noise_points"] == 5.0
+    # single_b beaten on its own target by a clearly more accurate, faster model
+    rows[0]["top1_spread"] = None
+    rows.append(row("mobilenet_v2", "baseline", 75.0, {"a": 2.5, "b": 1.2}, 1.85, 2.5))
+    c = _claims(rows, ts, 2.0, f)
+    assert c[2]["verdict"] == "did NOT hold"
+    assert c[2]["numbers"]["faster_and_as_accurate_on_own_target"] == ["mobilenet_v2"]
+
+
+def test_generalisation_claims_rank_against_the_singles_of_other_devices():
+    from mhzoo.search.study.report import _generalisation, _generalisation_claims
+
+    def row(model, kind, lat, top1=50.0):
+        return {"model": model, "kind": kind, "top1": top1, "latency_ms": lat}
+
+    lat = {"factors_ms": {"a": 1.0, "b": 1.0, "c": 1.0}}
+    plan = {"left_out": [["a", "b"]]}
+    rows = [row("max", "searched", {"a": 0.5, "b": 0.5, "c": 1.0}),
+            row("single_a", "searched", {"a": 0.4, "b": 0.4, "c": 3.0}),
+            row("single_c", "searched", {"a": 1.2, "b": 0.9, "c": 0.5}),
+            row("max_wo_a_b", "generalisation", {"a": 1.0, "b": 0.8, "c": 0.8})]
+    lines, recs = _generalisation(rows, lat, plan)
+    assert len(lines) == 2 + 4 and "| 50.00 |" in lines[2]  # header + one row per model, top-1
+    over = {r["model"]: r["searched_over"] for r in recs}
+    assert over == {"single_a": "one (a left-out device)", "max": "all 7 (left-out ones included)",
+                    "max_wo_a_b": "5 devices", "single_c": "one"}
+    assert {r["model"]: r["rank_max"] for r in recs} == {
+        "single_a": 1, "max": 2, "max_wo_a_b": 3, "single_c": 4}
+    (c,) = _generalisation_claims(recs, plan)
+    # compared with single_c only (single_a was searched for a left-out device)
+    assert c["verdict"] == "HELD" and set(c["numbers"]) == {"max_wo_a_b", "single_c",
+                                                            "all_devices"}
+    rows[2]["latency_ms"] = {"a": 1.01, "b": 0.7, "c": 0.5}  # within 2 % of max_wo_a_b's 1.0
+    _, recs = _generalisation(rows, lat, plan)
+    assert _generalisation_claims(recs, plan)[0]["verdict"] == "INCONCLUSIVE"
+    assert {r["model"]: r["rank_max"] for r in recs}["single_c"] == 3  # a tie shares the rank

@@ -93,6 +93,13 @@ def test_study_a_tiny_killed_and_resumed(shared_data, tmp_path):
     for r in summary["rows"]:
         assert 0 <= r["top1"] <= 100 and r["mn_norm_max"] >= r["mn_norm_avg"] > 0
         assert set(r["latency_ms"]) == set(summary["targets"])
+    # MobileNetV1 was timed in the models' own passes, at the models' input size (the tiny
+    # study's 32 px, where the folders' factors are 224 px ones); MN-Norm divides by it
+    lat = json.loads((out / "latency.json").read_text())
+    assert set(lat["reference_ms"]) == set(summary["targets"])
+    assert all(v > 0 for v in lat["reference_ms"].values())
+    assert "timed in the same passes as the models" in text
+    assert {c["verdict"] for c in summary["claims"]} <= {"HELD", "did NOT hold", "INCONCLUSIVE"}
     # a third run recomputes nothing
     res = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=600)
     assert res.returncode == 0 and " ...\n" not in res.stdout, res.stdout
