@@ -256,6 +256,16 @@ def _random(rows: list[dict[str, Any]], noise: float) -> list[dict[str, Any]]:
     return out
 
 
+def one_seed_close_pairs(rows: list[dict[str, Any]], second: list[str], within: float
+                         ) -> list[tuple[str, str, float]]:
+    """Pairs of compared models within ``within`` points at seed 0 where at least one model
+    has no second seed (the study's cap): their order is not established."""
+    acc = {r["model"]: r["top1_seeds"][0] for r in rows if r["kind"] in ("searched", "baseline")}
+    names = sorted(acc)
+    return [(a, b, abs(acc[a] - acc[b])) for i, a in enumerate(names) for b in names[i + 1:]
+            if abs(acc[a] - acc[b]) < within and not (a in second and b in second)]
+
+
 def _claims(rows: list[dict[str, Any]], targets: list[str], within: float,
             factors: dict[str, float] | None = None) -> list[dict[str, Any]]:
     """The paper's comparative claims checked on the rows, each HELD / did NOT hold /
@@ -505,7 +515,12 @@ def write_report(ctx: Any, plan: dict[str, Any], entries: list[dict[str, Any]],
                   f"Accuracy noise: {noise:.1f} points (the larger of the study's "
                   f"{spec.seeds_within:g}-point band and the largest two-seed spread); latency "
                   f"ties within {LATENCY_TIE:.0%}. INCONCLUSIVE: the difference that decides "
-                  "the claim is inside one of them.", ""]
+                  "the claim is inside one of them."]
+        lonely = one_seed_close_pairs(rows, second, spec.seeds_within)
+        lines += [f"Second seeds: {', '.join(second) or 'none'}. Close pairs left on one seed "
+                  "(the cap of second seeds): "
+                  + (", ".join(f"{a} / {b} ({d:.1f})" for a, b, d in lonely) or "none") + ".",
+                  ""]
         for c in claims:
             lines.append(f"- {c['verdict']}: {c['claim']}: "
                          f"{json.dumps(c['numbers'], default=str)}"

@@ -575,7 +575,8 @@ def _train_stage(ctx: StudyContext, entry: dict[str, Any], seed: int) -> None:
 
 def _second_seeds(ctx: StudyContext, entries: list[dict[str, Any]]) -> list[str]:
     """The compared models (searched and baselines) within ``seeds_within`` points of another
-    one at seed 0, closest pairs first, at most ``max_second_seeds``."""
+    one at seed 0, closest pairs first, at most ``max_second_seeds`` (whole pairs only: a pair
+    whose second seeds do not fit is left out rather than split)."""
     spec = ctx.spec
     acc = {e["name"]: 100 * float(ctx.ledger.value(f"train/{e['name']}_s0")["test_top1"])
            for e in entries if e["kind"] in ("searched", "baseline")}
@@ -583,11 +584,9 @@ def _second_seeds(ctx: StudyContext, entries: list[dict[str, Any]]) -> list[str]
                    for b in sorted(acc)[i + 1:] if abs(acc[a] - acc[b]) < spec.seeds_within)
     picked: list[str] = []
     for _, a, b in pairs:
-        for n in (a, b):
-            if n not in picked:
-                picked.append(n)
-    if spec.max_second_seeds is not None:
-        picked = picked[:spec.max_second_seeds]
+        new = [n for n in (a, b) if n not in picked]
+        if spec.max_second_seeds is None or len(picked) + len(new) <= spec.max_second_seeds:
+            picked += new
     return picked
 
 

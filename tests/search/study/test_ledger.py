@@ -204,6 +204,12 @@ def test_second_seeds_rule(tmp_path):
     (tmp_path / "b").mkdir()
     assert _second_seeds(_ctx(tmp_path / "b", accs, max_second_seeds=2), entries) == [
         "avg", "max"]
+    # two disjoint close pairs and room for three: the second pair is not split
+    accs = {"avg": 0.700, "max": 0.705, "single_x": 0.600, "single_y": 0.610}
+    entries = [{"name": n, "kind": "searched"} for n in accs]
+    (tmp_path / "c").mkdir()
+    assert _second_seeds(_ctx(tmp_path / "c", accs, max_second_seeds=3), entries) == [
+        "avg", "max"]
 
 
 def test_claims_read_the_rows():
@@ -277,3 +283,16 @@ def test_generalisation_claims_rank_against_the_singles_of_other_devices():
     _, recs = _generalisation(rows, lat, plan)
     assert _generalisation_claims(recs, plan)[0]["verdict"] == "INCONCLUSIVE"
     assert {r["model"]: r["rank_max"] for r in recs}["single_c"] == 3  # a tie shares the rank
+
+
+def test_close_pairs_left_on_one_seed_are_listed():
+    from mhzoo.search.study.report import one_seed_close_pairs
+
+    rows = [{"model": m, "kind": k, "top1_seeds": v} for m, k, v in (
+        ("avg", "searched", [70.0, 71.0]), ("max", "searched", [70.5, 69.0]),
+        ("single_x", "searched", [60.0]), ("mobilenet_v2", "baseline", [61.0]),
+        ("random_0", "random", [60.5]))]
+    assert one_seed_close_pairs(rows, ["avg", "max"], 2.0) == [
+        ("mobilenet_v2", "single_x", 1.0)]
+    assert [p[:2] for p in one_seed_close_pairs(rows, ["avg"], 2.0)] == [
+        ("avg", "max"), ("mobilenet_v2", "single_x")]
