@@ -295,6 +295,11 @@ def _figure1(rows: list[dict[str, Any]], path: Any, title: str) -> None:
             ax.fill_between([min(xs), max(xs)], [lo, lo], [hi, hi], color="0.85",
                             label="random (min-max)")
             ax.scatter(xs, [r["top1"] for r in rnd], color="0.5", s=12)
+        for r in rows:  # a dotted line from each searched model to its matched random one
+            for x in rnd:
+                if x.get("matched_to") == r["model"]:
+                    ax.plot([r[key], x[key]], [r["top1"], x["top1"]], ls=":", lw=0.8,
+                            color="0.55")
         for r in rows:
             if r["kind"] == "random":
                 continue
