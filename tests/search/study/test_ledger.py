@@ -248,6 +248,8 @@ def test_claims_read_the_rows():
     rows[0]["top1_spread"] = 5.0
     c = _claims(rows, ts, 2.0, f)
     assert c[3]["verdict"] == "INCONCLUSIVE" and c[-1]["numbers"]["noise_points"] == 5.0
+    # all three inside the wider noise now: no majority either way, no result
+    assert c[-1]["numbers"]["within_noise"] == 3 and c[-1]["verdict"] == "INCONCLUSIVE"
     # single_b beaten on its own target by a clearly more accurate, faster model
     rows[0]["top1_spread"] = None
     rows.append(row("mobilenet_v2", "baseline", 75.0, {"a": 2.5, "b": 1.2}, 1.85, 2.5))
@@ -296,3 +298,20 @@ def test_close_pairs_left_on_one_seed_are_listed():
         ("mobilenet_v2", "single_x", 1.0)]
     assert [p[:2] for p in one_seed_close_pairs(rows, ["avg"], 2.0)] == [
         ("avg", "max"), ("mobilenet_v2", "single_x")]
+
+
+def test_random_claim_needs_a_clear_majority():
+    from mhzoo.search.study.report import _claims
+
+    rows = []
+    for k, (s, r) in enumerate(((53.0, 50.0), (51.0, 50.0), (50.5, 50.0))):
+        rows += [{"model": f"single_{k}", "kind": "searched", "top1": s, "latency_ms": {"a": 1.0},
+                  "mn_norm_avg": 1.0, "mn_norm_max": 1.0, "top1_spread": None},
+                 {"model": f"random_{k}", "kind": "random", "top1": r, "latency_ms": {"a": 1.0},
+                  "mn_norm_avg": 1.0, "mn_norm_max": 1.0, "matched_to": f"single_{k}",
+                  "top1_spread": None}]
+    total = _claims(rows, ["a"], 2.0)[-1]
+    # one clearly above, two inside the 2-point noise: not a result either way
+    assert total["numbers"]["above"] == 1 and total["verdict"] == "INCONCLUSIVE"
+    rows[2]["top1"] = 53.0  # two of three clearly above
+    assert _claims(rows, ["a"], 2.0)[-1]["verdict"] == "HELD"
