@@ -305,10 +305,10 @@ def test_random_claim_needs_a_clear_majority():
 
     rows = []
     for k, (s, r) in enumerate(((53.0, 50.0), (51.0, 50.0), (50.5, 50.0))):
-        rows += [{"model": f"single_{k}", "kind": "searched", "top1": s, "latency_ms": {"a": 1.0},
+        rows += [{"model": f"m{k}", "kind": "searched", "top1": s, "latency_ms": {"a": 1.0},
                   "mn_norm_avg": 1.0, "mn_norm_max": 1.0, "top1_spread": None},
                  {"model": f"random_{k}", "kind": "random", "top1": r, "latency_ms": {"a": 1.0},
-                  "mn_norm_avg": 1.0, "mn_norm_max": 1.0, "matched_to": f"single_{k}",
+                  "mn_norm_avg": 1.0, "mn_norm_max": 1.0, "matched_to": f"m{k}",
                   "top1_spread": None}]
     total = _claims(rows, ["a"], 2.0)[-1]
     # one clearly above, two inside the 2-point noise: not a result either way
