@@ -161,6 +161,7 @@ def _best_multi(rows: list[dict[str, Any]], name: str, key: str, noise: float
     if name not in by:
         return None
     m = by[name]
+    label = {"mn_norm_max": "MN-Norm max", "mn_norm_avg": "MN-Norm avg"}[key]
     compared = [r for r in rows if r["kind"] in ("searched", "baseline") and r is not m]
     peers = [r for r in compared if r["top1"] >= m["top1"] - noise]
     beaters = [r for r in peers if _faster(r[key], m[key])]
@@ -169,7 +170,7 @@ def _best_multi(rows: list[dict[str, Any]], name: str, key: str, noise: float
     multi = {"avg", "max", "multi_avg", "multi_max"}
     note = ""
     if beaters:
-        note = "lower " + key.replace("_", " ") + ": " + ", ".join(r["model"] for r in beaters)
+        note = f"lower {label}: " + ", ".join(r["model"] for r in beaters)
         if all(r["model"] in multi for r in beaters):
             note += " (multi-hardware models only)"
     elif ties:
@@ -177,7 +178,7 @@ def _best_multi(rows: list[dict[str, Any]], name: str, key: str, noise: float
     elif not peers:
         note = f"no other model is as accurate within {noise:.1f} points"
     eq = 8 if name == "max" else 7
-    return _claim(f"the eq. {eq} ({name}) model has the best {key.replace('_', ' ')} among the "
+    return _claim(f"the eq. {eq} ({name}) model has the best {label} among the "
                   f"models at least as accurate (within {noise:.1f} points)", held,
                   {name: {"top1": m["top1"], key: m[key]},
                    **{r["model"]: {"top1": r["top1"], key: r[key]} for r in peers}}, note)
