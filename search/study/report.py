@@ -450,6 +450,18 @@ def _figure6(recs: list[dict[str, Any]], path: Any, title: str) -> None:
     plt.close(fig)
 
 
+def _source_lines(lat: dict[str, Any]) -> list[str]:
+    """Study B: which rows' latencies are the data set's measurements and which its cost
+    models' predictions (the cost models the searches optimised)."""
+    src = lat.get("source") or {}
+    if not src:
+        return []
+    measured = [m for m, h in src.items() if "measured" in h]
+    predicted = [m for m in src if m not in measured]
+    return [f"Latency measured (a row of the device data): {', '.join(measured) or 'none'}; "
+            f"predicted by the device cost models: {', '.join(predicted) or 'none'}.", ""]
+
+
 def _regenerate_lines(ctx: Any) -> list[str]:
     """The ``mhzoo regenerate multi_max`` run (when the study ran its eq. 8 search that way)."""
     reg = ctx.ledger.value("regenerate/multi_max")
@@ -509,7 +521,7 @@ def write_report(ctx: Any, plan: dict[str, Any], entries: list[dict[str, Any]],
              "search for T, `random_k` random architectures of the space drawn at a searched "
              "model's predicted MN-Norm, `multi_avg` / `multi_max` the paper's published "
              "models; a second seed's accuracies are in brackets.", "",
-             "## Table 2 layout: every model", "", *t2, "",
+             "## Table 2 layout: every model", "", *t2, "", *_source_lines(lat),
              "## Table 3 layout: search cost", "", *t3, "", *_regenerate_lines(ctx)]
     gen: list[dict[str, Any]] = []
     with atomic_dir(ctx.path("report")) as tmp:

@@ -315,3 +315,13 @@ def test_random_claim_needs_a_clear_majority():
     assert total["numbers"]["above"] == 1 and total["verdict"] == "INCONCLUSIVE"
     rows[2]["top1"] = 53.0  # two of three clearly above
     assert _claims(rows, ["a"], 2.0)[-1]["verdict"] == "HELD"
+
+
+def test_study_b_says_which_latencies_are_predicted():
+    from mhzoo.search.study.report import _source_lines
+
+    assert _source_lines({"latency_ms": {}}) == []
+    (line, _) = _source_lines({"source": {"avg": "fbnet-latency row (measured)",
+                                          "max": "cost model", "random_0": "cost model"}})
+    assert "measured (a row of the device data): avg;" in line
+    assert line.endswith("cost models: max, random_0.")
