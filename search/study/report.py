@@ -138,6 +138,12 @@ def accuracy_noise(rows: list[dict[str, Any]], within: float) -> float:
     return max([within, *spreads])
 
 
+def _compared(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows the claims compare: searched models and baselines (random ones are the
+    reference of their own claim)."""
+    return [r for r in rows if r["kind"] in ("searched", "baseline")]
+
+
 def _verdict(held: bool | None) -> str:
     return {True: "HELD", False: "did NOT hold", None: "INCONCLUSIVE"}[held]
 
@@ -162,7 +168,7 @@ def _best_multi(rows: list[dict[str, Any]], name: str, key: str, noise: float
         return None
     m = by[name]
     label = {"mn_norm_max": "MN-Norm max", "mn_norm_avg": "MN-Norm avg"}[key]
-    compared = [r for r in rows if r["kind"] in ("searched", "baseline") and r is not m]
+    compared = [r for r in _compared(rows) if r is not m]
     peers = [r for r in compared if r["top1"] >= m["top1"] - noise]
     beaters = [r for r in peers if _faster(r[key], m[key])]
     ties = [r for r in peers if not _faster(r[key], m[key]) and not _faster(m[key], r[key])]
@@ -197,7 +203,7 @@ def _single(r: dict[str, Any], rows: list[dict[str, Any]], targets: list[str],
     at least as accurate) and off it elsewhere (dominated on another target, or a worse MN-Norm
     max over the other targets than both multi-hardware searches)."""
     t = r["model"].removeprefix("single_")
-    compared = [x for x in rows if x["kind"] in ("searched", "baseline")]
+    compared = _compared(rows)
     own = _dominators(r, compared, t)
     others = [u for u in targets if u != t]
     off = {u: [x["model"] for x in _dominators(r, compared, u)] for u in others}
@@ -266,7 +272,7 @@ def one_seed_close_pairs(rows: list[dict[str, Any]], second: list[str], within: 
                          ) -> list[tuple[str, str, float]]:
     """Pairs of compared models within ``within`` points at seed 0 where at least one model
     has no second seed (the study's cap): their order is not established."""
-    acc = {r["model"]: r["top1_seeds"][0] for r in rows if r["kind"] in ("searched", "baseline")}
+    acc = {r["model"]: r["top1_seeds"][0] for r in _compared(rows)}
     names = sorted(acc)
     return [(a, b, abs(acc[a] - acc[b])) for i, a in enumerate(names) for b in names[i + 1:]
             if abs(acc[a] - acc[b]) < within and not (a in second and b in second)]
