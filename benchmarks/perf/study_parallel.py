@@ -1,0 +1,168 @@
+"""Run Study B's unfinished searches, then its first-seed trainings, two at a time (one per core).
+
+``mhzoo search study`` runs its stages one after another on every core; a cpu-proxy TuNAS
+search or a small CIFAR training does not use two cores twice as well as one, so on a 2-core
+machine two side by side (each pinned to one core) finish sooner. This script is how Study B's
+last four searches and its twelve first-seed trainings were run (session 6); the study
+command, rerun afterwards, finds them finished in the ledger and goes on with the rest (second
+seeds, latency, report)::
+
+    python benchmarks/perf/study_parallel.py B --data ../shared/data/cifar10 \\
+        --out /work/runs/study_b --cores 0,1
+    mhzoo search study B --data ../shared/data/cifar10 --out /work/runs/study_b
+
+Every search is the study's own stage function (``_search``: the same request, folder and
+resume) and every training the same ``TrainRequest`` as the study's ``_train_stage``; only
+the ledger bookkeeping happens here, once, in this process, after the workers ended: each
+finished search / training gets the entry the study would have written (its wall seconds on
+its own core, its value). Rerun after an interruption: finished ones are skipped and
+interrupted ones resume from their checkpoints.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+
+def _context(name: str, data: str, out: str, tiny: bool) -> tuple[Any, Any]:
+    from mhzoo.search.study import study_spec
+    from mhzoo.search.study.ledger import Ledger
+    from mhzoo.search.study.stages import StudyContext
+    from mhzoo.search.training import data as data_lib
+
+    spec = study_spec(name, tiny=tiny)
+    source = data_lib.open_data(data)
+    request = {"study": spec.to_dict(), "data": str(source.root),
+               "num_examples": int(source.num_examples)}
+    ledger = Ledger(out, request, echo=print)
+    return StudyContext(spec, Path(out), source, ledger, print, False), ledger
+
+
+def _train_one(ctx: Any, entry: dict[str, Any], run: str, seed: int) -> dict[str, Any]:
+    """The study's training of one model and seed (``_train_stage``'s request, no ledger)."""
+    from mhzoo._quiet import import_tensorflow_quietly
+    from mhzoo.search.study.stages import _split_sizes
+    from mhzoo.search.training.loop import TrainRequest, train
+
+    spec = ctx.spec
+    ctx.path("train").mkdir(exist_ok=True)
+    import_tensorflow_quietly()
+    res = train(TrainRequest(
+        entry["ref"], ctx.source, ctx.path("train", run), preset=spec.train_preset,
+        overrides={**dict(spec.train_overrides), **_split_sizes(spec)},
+        width=spec.train_width, final_train=True, seed=seed,
+        limit_train=spec.train_limits[0], limit_held_out=spec.train_limits[1],
+        progress=False, log_every=10))
+    if not res.finished:
+        raise RuntimeError(f"training {run} stopped at step {res.step}")
+    return {k: res.metrics.get(k) for k in ("test_top1", "test_top5", "test_images")}
+
+
+def _wall_file(ctx: Any, stage: str) -> Path:
+    return ctx.out / f"{stage}.wall.json"
+
+
+def _worker(args: argparse.Namespace) -> None:
+    """One core's stages (``search/LABEL`` or ``train/NAME_s0``), in order; each one's wall time
+    (and a training's value) into ``DIR/STAGE.wall.json``."""
+    from mhzoo.search.study.stages import _search, _searches, model_entries
+
+    # (reads the ledger, never writes it)
+    ctx, _ = _context(args.study, args.data, args.out, args.tiny)
+    plan = json.loads((ctx.out / "plan.json").read_text())
+    searches = _searches(ctx, plan)
+    for stage in args.labels:
+        wall_file = _wall_file(ctx, stage)
+        if wall_file.is_file() or wall_file.with_suffix(".recorded").is_file():
+            continue  # run by an earlier worker (a rerun would time only its resume)
+        t0, start = time.perf_counter(), time.time()
+        kind, name = stage.split("/", 1)
+        value = None
+        if kind == "search":
+            _search(ctx, name, searches[name])
+        else:
+            entries = {e["name"]: e for e in model_entries(ctx, plan)}
+            value = _train_one(ctx, entries[name.rsplit("_s", 1)[0]], name, 0)
+        wall = {"started_unix": start, "seconds": round(time.perf_counter() - t0, 1),
+                "value": value}
+        wall_file.write_text(json.dumps(wall) + "\n")
+
+
+def _in_parallel(args: argparse.Namespace, ctx: Any, ledger: Any, todo: list[str],
+                 outputs: Any, value: Any) -> list[int]:
+    """Run ``todo`` (stage names) over the cores, then record each finished one."""
+    from mhzoo.search.study.ledger import _now
+
+    cores = args.cores.split(",")
+    shares = [todo[i::len(cores)] for i in range(len(cores))]
+    print(f"[parallel] {todo} over cores {cores}: {shares}", flush=True)
+    procs = [subprocess.Popen(["taskset", "-c", c, sys.executable, __file__, args.study,
+                               "--data", args.data, "--out", args.out,
+                               *(["--tiny"] if args.tiny else []), "--worker", *share])
+             for c, share in zip(cores, shares) if share]
+    codes = [p.wait() for p in procs]
+    for stage in todo:
+        wall_file = _wall_file(ctx, stage)
+        if not wall_file.is_file():
+            continue
+        wall = json.loads(wall_file.read_text())
+        e = ledger.stages.setdefault(stage, {})
+        if "started" in e and "finished" not in e:
+            e["runs"] = e.get("runs", 1) + 1
+        e.pop("counted", None)
+        e.update(started_unix=wall["started_unix"], seconds=wall["seconds"], finished=_now(),
+                 outputs=outputs(stage), value=value(stage, wall),
+                 note="run by benchmarks/perf/study_parallel.py, one core",
+                 started=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(wall["started_unix"])))
+        ledger._save()
+        os.replace(wall_file, wall_file.with_suffix(".recorded"))
+        print(f"[parallel] {stage}: {wall['seconds']:.0f} s, recorded", flush=True)
+    return codes
+
+
+def _main(args: argparse.Namespace) -> None:
+    from mhzoo.search.study.stages import (
+        _cost_models_b,
+        _plan,
+        _random,
+        _search_value,
+        _searches,
+        model_entries,
+    )
+
+    ctx, ledger = _context(args.study, args.data, args.out, args.tiny)
+    ledger.note_interrupted()
+    _cost_models_b(ctx)  # (deterministic; redone when its folder is missing)
+    plan = ledger.run("plan", lambda: _plan(ctx), ["plan.json"])
+    searches = _searches(ctx, plan)
+    todo = [f"search/{lb}" for lb in searches if not ledger.is_done(f"search/{lb}")]
+    codes = _in_parallel(args, ctx, ledger, todo, lambda st: [f"{st}/search_result.json"],
+                         lambda st, w: _search_value(ctx.out / st, searches[st.split("/")[1]]))
+    if any(codes):
+        raise SystemExit(f"a search worker failed: exit codes {codes}")
+    ledger.run("random", lambda: _random(ctx, plan), ["random.json"])
+    entries = model_entries(ctx, plan)  # (writes the genotype files, once, here)
+    todo = [f"train/{e['name']}_s0" for e in entries if not ledger.is_done(f"train/{e['name']}_s0")]
+    codes = _in_parallel(args, ctx, ledger, todo, lambda st: [f"{st}/model"],
+                         lambda st, w: w["value"])
+    if any(codes):
+        raise SystemExit(f"a training worker failed: exit codes {codes}")
+
+
+if __name__ == "__main__":
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("study", choices=["B"])
+    p.add_argument("--data", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--cores", default="0,1")
+    p.add_argument("--tiny", action="store_true", help="the study's tiny version (a check)")
+    p.add_argument("--worker", dest="labels", nargs="*")
+    a = p.parse_args()
+    _worker(a) if a.labels else _main(a)
