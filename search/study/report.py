@@ -491,6 +491,46 @@ def _regenerate_lines(ctx: Any) -> list[str]:
             f"of the chain, seconds: {json.dumps(reg.get('stage_seconds'))}", ""]
 
 
+def stage_time_lines(stages: dict[str, dict[str, Any]]) -> list[str]:
+    """The report's stage-time table: each finished stage's wall seconds (interrupted runs
+    included), a note for stages that ran side by side one core each, and the total both as
+    the sum of stage seconds and as elapsed time (the union of the finished runs' intervals
+    plus every interrupted run's seconds; the two differ where stages overlapped)."""
+    done = {k: e for k, e in stages.items() if "finished" in e}
+    lines = ["| stage | seconds | note |", "|---|---:|---|"]
+    spans = []
+    for k, e in done.items():
+        sec = float(e.get("seconds", 0)) + float(e.get("interrupted_seconds", 0))
+        notes = [e["note"]] if e.get("note") else []
+        if e.get("interrupted_seconds"):
+            notes.append(f"{e['interrupted_seconds']:.0f} s of it in interrupted runs")
+        lines.append(f"| {k} | {sec:.1f} | {'; '.join(notes)} |")
+        if "started_unix" in e:
+            spans.append((float(e["started_unix"]),
+                          float(e["started_unix"]) + float(e.get("seconds", 0))))
+    total = sum(float(e.get("seconds", 0)) + float(e.get("interrupted_seconds", 0))
+                for e in done.values())
+    lines.append(f"| **sum of stages** | **{total:.0f}** ({total / 3600:.2f} h) | |")
+    # (interrupted runs: their own processes, counted whole)
+    busy = _union_seconds(spans) + sum(float(e.get("interrupted_seconds", 0))
+                                       for e in done.values())
+    if spans and busy < total - 1:
+        lines.append(f"| **elapsed while a stage ran** | **{busy:.0f}** ({busy / 3600:.2f} h) | "
+                     "stages that ran side by side counted once |")
+    return lines
+
+
+def _union_seconds(spans: list[tuple[float, float]]) -> float:
+    """Total length of the union of ``(start, end)`` intervals."""
+    out, end = 0.0, float("-inf")
+    for a, b in sorted(spans):
+        if b <= end:
+            continue
+        out += b - max(a, end)
+        end = b
+    return out
+
+
 def write_report(ctx: Any, plan: dict[str, Any], entries: list[dict[str, Any]],
                  second: list[str]) -> dict[str, Any]:
     """DIR/report/ (one atomic folder): tables, figures, claims, summary.json."""
@@ -554,9 +594,7 @@ def write_report(ctx: Any, plan: dict[str, Any], entries: list[dict[str, Any]],
             lines.append(f"- {c['verdict']}: {c['claim']}: "
                          f"{json.dumps(c['numbers'], default=str)}"
                          + (f" ({c['note']})" if c.get("note") else ""))
-        lines += ["", "## Stage times (s)", "", "| stage | seconds |", "|---|---:|"]
-        lines += [f"| {k} | {e.get('seconds', 0) + e.get('interrupted_seconds', 0):.1f} |"
-                  for k, e in ctx.ledger.stages.items() if "finished" in e]
+        lines += ["", "## Stage times (s)", "", *stage_time_lines(ctx.ledger.stages)]
         (tmp / "study.md").write_text("\n".join(lines) + "\n")
         csv = ["model,kind,top1_accuracy_pct," + ",".join(f"{t}_ms" for t in targets)
                + ",mn_norm_avg,mn_norm_max"]

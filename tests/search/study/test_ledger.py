@@ -325,3 +325,29 @@ def test_study_b_says_which_latencies_are_predicted():
                                           "max": "cost model", "random_0": "cost model"}})
     assert "measured (a row of the device data): avg;" in line
     assert line.endswith("cost models: max, random_0.")
+
+
+def test_stage_times_count_overlapping_stages_once_in_elapsed() -> None:
+    """Two stages run side by side (one core each) sum to more than the elapsed time; an
+    interrupted run's seconds count in both; unfinished stages are left out."""
+    from mhzoo.search.study.report import stage_time_lines
+
+    stages = {
+        "search/a": {"started_unix": 1000.0, "seconds": 100.0, "finished": "x",
+                     "note": "run by benchmarks/perf/study_parallel.py, one core"},
+        "search/b": {"started_unix": 1050.0, "seconds": 100.0, "finished": "x",
+                     "interrupted_seconds": 30.0},
+        "train/c": {"started_unix": 1200.0, "seconds": 10.0, "finished": "x"},
+        "train/d": {"started_unix": 1300.0},  # running: not in the table
+    }
+    lines = stage_time_lines(stages)
+    text = "\n".join(lines)
+    assert "train/d" not in text
+    assert "| search/b | 130.0 | 30 s of it in interrupted runs |" in lines
+    assert "one core" in lines[2]
+    assert "| **sum of stages** | **240** (0.07 h) | |" in lines
+    # union of [1000, 1100], [1050, 1150], [1200, 1210] = 160, plus 30 interrupted
+    assert lines[-1].startswith("| **elapsed while a stage ran** | **190** ")
+    # no overlap: no elapsed line
+    stages["search/b"]["started_unix"] = 1100.0
+    assert "elapsed" not in stage_time_lines(stages)[-1]
