@@ -338,6 +338,7 @@ def test_stage_times_count_overlapping_stages_once_in_elapsed() -> None:
         "search/b": {"started_unix": 1050.0, "seconds": 100.0, "finished": "x",
                      "interrupted_seconds": 30.0},
         "train/c": {"started_unix": 1200.0, "seconds": 10.0, "finished": "x"},
+        "train/e": {"started_unix": 1010.0, "seconds": 20.0, "finished": "x"},  # inside a
         "train/d": {"started_unix": 1300.0},  # running: not in the table
     }
     lines = stage_time_lines(stages)
@@ -345,9 +346,10 @@ def test_stage_times_count_overlapping_stages_once_in_elapsed() -> None:
     assert "train/d" not in text
     assert "| search/b | 130.0 | 30 s of it in interrupted runs |" in lines
     assert "one core" in lines[2]
-    assert "| **sum of stages** | **240** (0.07 h) | |" in lines
-    # union of [1000, 1100], [1050, 1150], [1200, 1210] = 160, plus 30 interrupted
+    assert "| **sum of stages** | **260** (0.07 h) | |" in lines
+    # union of [1000, 1100] (holding [1010, 1030]), [1050, 1150], [1200, 1210] = 160, plus 30
     assert lines[-1].startswith("| **elapsed while a stage ran** | **190** ")
     # no overlap: no elapsed line
     stages["search/b"]["started_unix"] = 1100.0
+    del stages["train/e"]
     assert "elapsed" not in stage_time_lines(stages)[-1]
