@@ -429,6 +429,12 @@ def _generalisation_claims(recs: list[dict[str, Any]], plan: dict[str, Any]
     return out
 
 
+#: Figure 6's marker and colour per kind of result
+FIGURE6_MARKERS = {"searched over 5 devices": ("^", "tab:red"),
+                   "searched over all 7": ("o", "tab:blue"),
+                   "single-hardware": ("s", "tab:gray")}
+
+
 def _figure6(recs: list[dict[str, Any]], path: Any, title: str) -> None:
     import matplotlib
 
@@ -441,15 +447,20 @@ def _figure6(recs: list[dict[str, Any]], path: Any, title: str) -> None:
     for ax, p in zip(axes.flat, pairs, strict=False):
         sel = [r for r in recs if tuple(r["left_out"]) == p]
         for r in sel:
-            mk = "^" if r["searched_over"] == "5 devices" else (
-                "o" if r["searched_over"] == "all 7" else "s")
-            ax.scatter(r["mn_norm_max"], r["top1"], marker=mk)
+            kind = ("searched over 5 devices" if r["searched_over"] == "5 devices" else
+                    "searched over all 7" if r["searched_over"].startswith("all 7") else
+                    "single-hardware")
+            ax.scatter(r["mn_norm_max"], r["top1"], marker=FIGURE6_MARKERS[kind][0],
+                       color=FIGURE6_MARKERS[kind][1])
             ax.annotate(r["model"], (r["mn_norm_max"], r["top1"]), fontsize=6,
                         xytext=(2, 2), textcoords="offset points")
         ax.set_title(f"left out: {p[0]}, {p[1]}", fontsize=9)
         ax.set_xlabel("MN-Norm max on the left-out devices")
         ax.set_ylabel("test top-1 %")
         ax.grid(alpha=0.3)
+    handles = [plt.Line2D([], [], ls="", marker=m, color=c, label=k)
+               for k, (m, c) in FIGURE6_MARKERS.items()]
+    axes.flat[0].legend(handles=handles, fontsize=7, loc="best")
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
