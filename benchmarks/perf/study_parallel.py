@@ -1,11 +1,11 @@
-"""Run Study B's unfinished searches, then its first-seed trainings, two at a time (one per core).
+"""Run Study B's unfinished searches, then its trainings, two at a time (one per core).
 
 ``mhzoo search study`` runs its stages one after another on every core; a cpu-proxy TuNAS
 search or a small CIFAR training does not use two cores twice as well as one, so on a 2-core
 machine two side by side (each pinned to one core) finish sooner. This script is how Study B's
-last four searches and its twelve first-seed trainings were run (session 6); the study
-command, rerun afterwards, finds them finished in the ledger and goes on with the rest (second
-seeds, latency, report)::
+last four searches, its twelve first-seed trainings and its second seeds were run (session
+6); the study command, rerun afterwards, finds them finished in the ledger and goes on with
+the rest (latency, report)::
 
     python benchmarks/perf/study_parallel.py B --data ../shared/data/cifar10 \\
         --out /work/runs/study_b --cores 0,1
@@ -70,7 +70,7 @@ def _wall_file(ctx: Any, stage: str) -> Path:
 
 
 def _worker(args: argparse.Namespace) -> None:
-    """One core's stages (``search/LABEL`` or ``train/NAME_s0``), in order; each one's wall time
+    """One core's stages (``search/LABEL`` or ``train/NAME_sSEED``), in order; each one's wall time
     (and a training's value) into ``DIR/STAGE.wall.json``."""
     from mhzoo.search.study.stages import _search, _searches, model_entries
 
@@ -89,7 +89,8 @@ def _worker(args: argparse.Namespace) -> None:
             _search(ctx, name, searches[name])
         else:
             entries = {e["name"]: e for e in model_entries(ctx, plan)}
-            value = _train_one(ctx, entries[name.rsplit("_s", 1)[0]], name, 0)
+            model, seed = name.rsplit("_s", 1)
+            value = _train_one(ctx, entries[model], name, int(seed))
         wall = {"started_unix": start, "seconds": round(time.perf_counter() - t0, 1),
                 "value": value}
         wall_file.write_text(json.dumps(wall) + "\n")
@@ -134,6 +135,7 @@ def _main(args: argparse.Namespace) -> None:
         _random,
         _search_value,
         _searches,
+        _second_seeds,
         model_entries,
     )
 
@@ -154,6 +156,12 @@ def _main(args: argparse.Namespace) -> None:
                          lambda st, w: w["value"])
     if any(codes):
         raise SystemExit(f"a training worker failed: exit codes {codes}")
+    second = ledger.run("seeds", lambda: _second_seeds(ctx, entries))
+    todo = [f"train/{n}_s1" for n in second if not ledger.is_done(f"train/{n}_s1")]
+    codes = _in_parallel(args, ctx, ledger, todo, lambda st: [f"{st}/model"],
+                         lambda st, w: w["value"])
+    if any(codes):
+        raise SystemExit(f"a second-seed training worker failed: exit codes {codes}")
 
 
 if __name__ == "__main__":
