@@ -12,7 +12,8 @@ the rest (latency, report)::
     mhzoo search study B --data ../shared/data/cifar10 --out /work/runs/study_b
 
 Every search is the study's own stage function (``_search``: the same request, folder and
-resume) and every training the same ``TrainRequest`` as the study's ``_train_stage``; only
+resume) and every training the study's ``train_model`` (session 6 ran an inline copy of it,
+since moved into the study); only
 the ledger bookkeeping happens here, once, in this process, after the workers ended: each
 finished search / training gets the entry the study would have written (its wall seconds on
 its own core, its value). Rerun after an interruption: finished ones are skipped and
@@ -45,26 +46,6 @@ def _context(name: str, data: str, out: str, tiny: bool) -> tuple[Any, Any]:
     return StudyContext(spec, Path(out), source, ledger, print, False), ledger
 
 
-def _train_one(ctx: Any, entry: dict[str, Any], run: str, seed: int) -> dict[str, Any]:
-    """The study's training of one model and seed (``_train_stage``'s request, no ledger)."""
-    from mhzoo._quiet import import_tensorflow_quietly
-    from mhzoo.search.study.stages import _split_sizes
-    from mhzoo.search.training.loop import TrainRequest, train
-
-    spec = ctx.spec
-    ctx.path("train").mkdir(exist_ok=True)
-    import_tensorflow_quietly()
-    res = train(TrainRequest(
-        entry["ref"], ctx.source, ctx.path("train", run), preset=spec.train_preset,
-        overrides={**dict(spec.train_overrides), **_split_sizes(spec)},
-        width=spec.train_width, final_train=True, seed=seed,
-        limit_train=spec.train_limits[0], limit_held_out=spec.train_limits[1],
-        progress=False, log_every=10))
-    if not res.finished:
-        raise RuntimeError(f"training {run} stopped at step {res.step}")
-    return {k: res.metrics.get(k) for k in ("test_top1", "test_top5", "test_images")}
-
-
 def _wall_file(ctx: Any, stage: str) -> Path:
     return ctx.out / f"{stage}.wall.json"
 
@@ -72,7 +53,7 @@ def _wall_file(ctx: Any, stage: str) -> Path:
 def _worker(args: argparse.Namespace) -> None:
     """One core's stages (``search/LABEL`` or ``train/NAME_sSEED``), in order; each one's wall time
     (and a training's value) into ``DIR/STAGE.wall.json``."""
-    from mhzoo.search.study.stages import _search, _searches, model_entries
+    from mhzoo.search.study.stages import _search, _searches, model_entries, train_model
 
     # (reads the ledger, never writes it)
     ctx, _ = _context(args.study, args.data, args.out, args.tiny)
@@ -90,7 +71,7 @@ def _worker(args: argparse.Namespace) -> None:
         else:
             entries = {e["name"]: e for e in model_entries(ctx, plan)}
             model, seed = name.rsplit("_s", 1)
-            value = _train_one(ctx, entries[model], name, int(seed))
+            value = train_model(ctx, entries[model], int(seed))
         wall = {"started_unix": start, "seconds": round(time.perf_counter() - t0, 1),
                 "value": value}
         wall_file.write_text(json.dumps(wall) + "\n")

@@ -44,7 +44,7 @@ from mhzoo.search.study.spec import (
     shared_data,
 )
 
-__all__ = ["StudyContext", "model_entries", "run_study", "search_config"]
+__all__ = ["StudyContext", "model_entries", "run_study", "search_config", "train_model"]
 
 REFERENCE = "mobilenet_v1"
 #: the latency stage's row of the reference model (not a model of the study)
@@ -549,28 +549,32 @@ def model_entries(ctx: StudyContext, plan: dict[str, Any]) -> list[dict[str, Any
     return out
 
 
-def _train_stage(ctx: StudyContext, entry: dict[str, Any], seed: int) -> None:
-    """``mhzoo train`` of one model and seed with the study's one recipe."""
+def train_model(ctx: StudyContext, entry: dict[str, Any], seed: int) -> dict[str, Any]:
+    """``mhzoo train`` of one model and seed with the study's one recipe into
+    ``DIR/train/NAME_sSEED`` (resumed from its checkpoint); returns the test metrics."""
+    from mhzoo._quiet import import_tensorflow_quietly
+    from mhzoo.search.training.loop import TrainRequest, train
+
     spec = ctx.spec
     run = f"{entry['name']}_s{seed}"
+    ctx.path("train").mkdir(exist_ok=True)
+    import_tensorflow_quietly()
+    res = train(TrainRequest(
+        entry["ref"], ctx.source, ctx.path("train", run), preset=spec.train_preset,
+        overrides={**dict(spec.train_overrides), **_split_sizes(spec)},
+        width=spec.train_width, final_train=True, seed=seed,
+        limit_train=spec.train_limits[0], limit_held_out=spec.train_limits[1],
+        progress=ctx.progress, log_every=10))
+    if not res.finished:
+        raise RuntimeError(f"training {run} stopped at step {res.step}")
+    return {k: res.metrics.get(k) for k in ("test_top1", "test_top5", "test_images")}
 
-    def go() -> dict[str, Any]:
-        from mhzoo._quiet import import_tensorflow_quietly
-        from mhzoo.search.training.loop import TrainRequest, train
 
-        ctx.path("train").mkdir(exist_ok=True)
-        import_tensorflow_quietly()
-        res = train(TrainRequest(
-            entry["ref"], ctx.source, ctx.path("train", run), preset=spec.train_preset,
-            overrides={**dict(spec.train_overrides), **_split_sizes(spec)},
-            width=spec.train_width, final_train=True, seed=seed,
-            limit_train=spec.train_limits[0], limit_held_out=spec.train_limits[1],
-            progress=ctx.progress, log_every=10))
-        if not res.finished:
-            raise RuntimeError(f"training {run} stopped at step {res.step}")
-        return {k: res.metrics.get(k) for k in ("test_top1", "test_top5", "test_images")}
-
-    ctx.ledger.run(f"train/{run}", go, [f"train/{run}/model"])
+def _train_stage(ctx: StudyContext, entry: dict[str, Any], seed: int) -> None:
+    """Stage ``train/NAME_sSEED``: :func:`train_model` recorded in the ledger."""
+    run = f"{entry['name']}_s{seed}"
+    ctx.ledger.run(f"train/{run}", lambda: train_model(ctx, entry, seed),
+                   [f"train/{run}/model"])
 
 
 def _second_seeds(ctx: StudyContext, entries: list[dict[str, Any]]) -> list[str]:
