@@ -32,18 +32,11 @@ from pathlib import Path
 from typing import Any
 
 
-def _context(name: str, data: str, out: str, tiny: bool) -> tuple[Any, Any]:
+def _context(args: argparse.Namespace) -> Any:
     from mhzoo.search.study import study_spec
-    from mhzoo.search.study.ledger import Ledger
-    from mhzoo.search.study.stages import StudyContext
-    from mhzoo.search.training import data as data_lib
+    from mhzoo.search.study.stages import open_study
 
-    spec = study_spec(name, tiny=tiny)
-    source = data_lib.open_data(data)
-    request = {"study": spec.to_dict(), "data": str(source.root),
-               "num_examples": int(source.num_examples)}
-    ledger = Ledger(out, request, echo=print)
-    return StudyContext(spec, Path(out), source, ledger, print, False), ledger
+    return open_study(study_spec(args.study, tiny=args.tiny), args.out, args.data)
 
 
 def _wall_file(ctx: Any, stage: str) -> Path:
@@ -51,14 +44,15 @@ def _wall_file(ctx: Any, stage: str) -> Path:
 
 
 def _worker(args: argparse.Namespace) -> None:
-    """One core's stages (``search/LABEL`` or ``train/NAME_sSEED``), in order; each one's wall time
-    (and a training's value) into ``DIR/STAGE.wall.json``."""
+    """One core's stages (``search/LABEL`` or ``train/NAME_sSEED``), in order; each one's wall
+    time (and a training's value) into ``DIR/STAGE.wall.json``. Never writes the ledger."""
+    from mhzoo.atomic import atomic_write_text
     from mhzoo.search.study.stages import _search, _searches, model_entries, train_model
 
-    # (reads the ledger, never writes it)
-    ctx, _ = _context(args.study, args.data, args.out, args.tiny)
+    ctx = _context(args)
     plan = json.loads((ctx.out / "plan.json").read_text())
     searches = _searches(ctx, plan)
+    entries: dict[str, Any] = {}
     for stage in args.labels:
         wall_file = _wall_file(ctx, stage)
         if wall_file.is_file() or wall_file.with_suffix(".recorded").is_file():
@@ -69,19 +63,17 @@ def _worker(args: argparse.Namespace) -> None:
         if kind == "search":
             _search(ctx, name, searches[name])
         else:
-            entries = {e["name"]: e for e in model_entries(ctx, plan)}
+            entries = entries or {e["name"]: e for e in model_entries(ctx, plan)}
             model, seed = name.rsplit("_s", 1)
             value = train_model(ctx, entries[model], int(seed))
         wall = {"started_unix": start, "seconds": round(time.perf_counter() - t0, 1),
                 "value": value}
-        wall_file.write_text(json.dumps(wall) + "\n")
+        atomic_write_text(wall_file, json.dumps(wall) + "\n")
 
 
-def _in_parallel(args: argparse.Namespace, ctx: Any, ledger: Any, todo: list[str],
-                 outputs: Any, value: Any) -> list[int]:
+def _in_parallel(args: argparse.Namespace, ctx: Any, todo: list[str], outputs: Any,
+                 value: Any) -> list[int]:
     """Run ``todo`` (stage names) over the cores, then record each finished one."""
-    from mhzoo.search.study.ledger import _now
-
     cores = args.cores.split(",")
     shares = [todo[i::len(cores)] for i in range(len(cores))]
     print(f"[parallel] {todo} over cores {cores}: {shares}", flush=True)
@@ -95,17 +87,10 @@ def _in_parallel(args: argparse.Namespace, ctx: Any, ledger: Any, todo: list[str
         if not wall_file.is_file():
             continue
         wall = json.loads(wall_file.read_text())
-        e = ledger.stages.setdefault(stage, {})
-        if "started" in e and "finished" not in e:
-            e["runs"] = e.get("runs", 1) + 1
-        e.pop("counted", None)
-        e.update(started_unix=wall["started_unix"], seconds=wall["seconds"], finished=_now(),
-                 outputs=outputs(stage), value=value(stage, wall),
-                 note="run by benchmarks/perf/study_parallel.py, one core",
-                 started=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(wall["started_unix"])))
-        ledger._save()
+        ctx.ledger.record(stage, value(stage, wall), outputs(stage), wall["seconds"],
+                          started_unix=wall["started_unix"],
+                          note="run by benchmarks/perf/study_parallel.py, one core")
         os.replace(wall_file, wall_file.with_suffix(".recorded"))
-        print(f"[parallel] {stage}: {wall['seconds']:.0f} s, recorded", flush=True)
     return codes
 
 
@@ -120,38 +105,53 @@ def _main(args: argparse.Namespace) -> None:
         model_entries,
     )
 
-    ctx, ledger = _context(args.study, args.data, args.out, args.tiny)
+    ctx = _context(args)
+    ledger = ctx.ledger
     ledger.note_interrupted()
     _cost_models_b(ctx)  # (deterministic; redone when its folder is missing)
     plan = ledger.run("plan", lambda: _plan(ctx), ["plan.json"])
     searches = _searches(ctx, plan)
     todo = [f"search/{lb}" for lb in searches if not ledger.is_done(f"search/{lb}")]
-    codes = _in_parallel(args, ctx, ledger, todo, lambda st: [f"{st}/search_result.json"],
+    codes = _in_parallel(args, ctx, todo, lambda st: [f"{st}/search_result.json"],
                          lambda st, w: _search_value(ctx.out / st, searches[st.split("/")[1]]))
     if any(codes):
         raise SystemExit(f"a search worker failed: exit codes {codes}")
     ledger.run("random", lambda: _random(ctx, plan), ["random.json"])
     entries = model_entries(ctx, plan)  # (writes the genotype files, once, here)
     todo = [f"train/{e['name']}_s0" for e in entries if not ledger.is_done(f"train/{e['name']}_s0")]
-    codes = _in_parallel(args, ctx, ledger, todo, lambda st: [f"{st}/model"],
+    codes = _in_parallel(args, ctx, todo, lambda st: [f"{st}/model"],
                          lambda st, w: w["value"])
     if any(codes):
         raise SystemExit(f"a training worker failed: exit codes {codes}")
     second = ledger.run("seeds", lambda: _second_seeds(ctx, entries))
     todo = [f"train/{n}_s1" for n in second if not ledger.is_done(f"train/{n}_s1")]
-    codes = _in_parallel(args, ctx, ledger, todo, lambda st: [f"{st}/model"],
+    codes = _in_parallel(args, ctx, todo, lambda st: [f"{st}/model"],
                          lambda st, w: w["value"])
     if any(codes):
         raise SystemExit(f"a second-seed training worker failed: exit codes {codes}")
 
 
-if __name__ == "__main__":
+def _cli() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("study", choices=["B"])
     p.add_argument("--data", required=True)
     p.add_argument("--out", required=True)
-    p.add_argument("--cores", default="0,1")
+    p.add_argument("--cores", default="0,1", help="comma-separated CPU numbers, one worker each")
     p.add_argument("--tiny", action="store_true", help="the study's tiny version (a check)")
-    p.add_argument("--worker", dest="labels", nargs="*")
+    p.add_argument("--worker", dest="labels", nargs="*", help=argparse.SUPPRESS)
     a = p.parse_args()
-    _worker(a) if a.labels else _main(a)
+    cores = a.cores.split(",")
+    if not all(c.isdigit() for c in cores) or len(set(cores)) != len(cores):
+        p.error(f"--cores must be distinct CPU numbers like 0,1; got {a.cores!r}")
+    if any(int(c) >= (os.cpu_count() or 1) for c in cores):
+        p.error(f"--cores {a.cores}: this machine has CPUs 0-{(os.cpu_count() or 1) - 1}")
+    if not Path(a.data).exists():
+        p.error(f"--data not found: {a.data}")
+    try:
+        _worker(a) if a.labels else _main(a)
+    except ValueError as exc:  # a folder holding another study, damaged ledger, bad data
+        p.exit(2, f"error: {exc}\n")
+
+
+if __name__ == "__main__":
+    _cli()

@@ -116,14 +116,31 @@ class Ledger:
         self.echo(f"[study] {name} ...")
         t0 = time.perf_counter()
         value = fn()
+        return self.record(name, value, outputs, time.perf_counter() - t0)
+
+    def record(self, name: str, value: Any, outputs: Sequence[str | os.PathLike],
+               seconds: float, started_unix: float | None = None, note: str | None = None
+               ) -> Any:
+        """Mark stage ``name`` finished with ``value`` after ``seconds`` of wall time (what
+        :meth:`run` does when its function returns; also for a stage run by another process,
+        given its start time and a ``note``); ``outputs`` must exist. Returns the value."""
         outs = [os.fspath(o) for o in outputs]
         missing = [o for o in outs if not (self.out / o).exists()]
         if missing:
             raise RuntimeError(f"stage {name} left no {', '.join(missing)}")
-        e["seconds"] = round(time.perf_counter() - t0, 1)
+        e = self.stages.setdefault(name, {})
+        if started_unix is not None:
+            if "started" in e and "finished" not in e:  # an interrupted run before this one
+                e["runs"] = e.get("runs", 1) + 1
+            e.pop("counted", None)
+            e["started"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started_unix))
+            e["started_unix"] = started_unix
+        e["seconds"] = round(seconds, 1)
         e["finished"] = _now()
         e["outputs"] = outs
         e["value"] = json.loads(json.dumps(value, default=str))
+        if note:
+            e["note"] = note
         self._save()
         self.echo(f"[study] {name}: {e['seconds']:.1f} s")
         return e["value"]

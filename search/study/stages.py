@@ -44,7 +44,8 @@ from mhzoo.search.study.spec import (
     shared_data,
 )
 
-__all__ = ["StudyContext", "model_entries", "run_study", "search_config", "train_model"]
+__all__ = ["StudyContext", "model_entries", "open_study", "run_study", "search_config",
+           "train_model"]
 
 REFERENCE = "mobilenet_v1"
 #: the latency stage's row of the reference model (not a model of the study)
@@ -106,6 +107,19 @@ def _split_sizes(spec: StudySpec) -> dict[str, Any]:
             "split_seed": shared.split_seed}
 
 
+def open_study(spec: StudySpec, out: str | os.PathLike, data: Any, *,
+               echo: Callable[[str], None] = print, progress: bool = False) -> StudyContext:
+    """The study in ``out`` (its ledger created, or opened when it holds this same study and
+    data) as a :class:`StudyContext`; nothing run."""
+    from mhzoo.search.training import data as data_lib
+
+    source = data_lib.open_data(data)
+    request = {"study": spec.to_dict(), "data": str(source.root),
+               "num_examples": int(source.num_examples)}
+    ledger = Ledger(out, request, echo=echo)
+    return StudyContext(spec, Path(out), source, ledger, echo, progress)
+
+
 def run_study(spec: StudySpec, out: str | os.PathLike, data: Any, *,
               echo: Callable[[str], None] = print, progress: bool = False) -> dict[str, Any]:
     """Run (or resume) a study into ``out``; returns the report summary.
@@ -114,14 +128,9 @@ def run_study(spec: StudySpec, out: str | os.PathLike, data: Any, *,
     the same call after any interruption (SIGKILL included) goes on from the first unfinished
     stage, which resumes from its own outputs.
     """
-    from mhzoo.search.training import data as data_lib
-
-    source = data_lib.open_data(data)
-    request = {"study": spec.to_dict(), "data": str(source.root),
-               "num_examples": int(source.num_examples)}
-    ledger = Ledger(out, request, echo=echo)
+    ctx = open_study(spec, out, data, echo=echo, progress=progress)
+    ledger = ctx.ledger
     ledger.note_interrupted()
-    ctx = StudyContext(spec, Path(out), source, ledger, echo, progress)
     if spec.name == "A":
         _cost_models_a(ctx)
     else:

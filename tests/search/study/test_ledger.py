@@ -114,6 +114,27 @@ def test_stage_without_its_output_is_an_error_and_not_done(tmp_path):
     assert not led.is_done("bad")
 
 
+def test_stage_run_by_another_process_is_recorded(tmp_path):
+    """``record`` (benchmarks/perf/study_parallel.py's workers): the stage is done with its
+    own start, seconds, value and note; an interrupted earlier run counts as a run; a stage
+    whose output is missing is not recorded."""
+    led = Ledger(tmp_path / "s", {"a": 1}, echo=lambda s: None)
+    with pytest.raises(RuntimeError, match=r"left no o\.txt"):
+        led.run("make", lambda: None, ["o.txt"])  # started, never finished
+    with pytest.raises(RuntimeError, match=r"left no o\.txt"):
+        led.record("make", "v", ["o.txt"], 12.0, started_unix=1000.0, note="one core")
+    assert not led.is_done("make")
+    (tmp_path / "s" / "o.txt").write_text("x")
+    assert led.record("make", {"x": 1}, ["o.txt"], 12.04, started_unix=1000.0,
+                      note="one core") == {"x": 1}
+    again = Ledger(tmp_path / "s", {"a": 1}, echo=lambda s: None)
+    e = again.stages["make"]
+    assert again.is_done("make") and again.value("make") == {"x": 1}
+    assert (e["seconds"], e["started_unix"], e["note"], e["runs"]) == (12.0, 1000.0, "one core", 2)
+    assert e["started"] == "1970-01-01T00:16:40Z"
+    assert again.run("make", lambda: 1 / 0, ["o.txt"]) == {"x": 1}  # skipped
+
+
 def test_other_request_and_foreign_folder_refused(tmp_path):
     Ledger(tmp_path / "s", {"study": {"name": "A", "tiny": True}}, echo=lambda s: None)
     with pytest.raises(ValueError, match=r"holds another study \(request.study.tiny"):
